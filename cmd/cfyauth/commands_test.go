@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -19,6 +20,8 @@ func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 		"mode": cmdMode,
 		// writebytes FILE HEX: write raw bytes (for binary and non-UTF-8 input).
 		"writebytes": cmdWriteBytes,
+		// exitcode N: the last cfyauth run exited with code N.
+		"exitcode": cmdExitCode,
 	}
 }
 
@@ -72,11 +75,11 @@ func cmdMode(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 func cmdWriteBytes(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 2 || neg {
-		ts.Fatalf("usage: writebytes FILE HEX")
+	if len(args) < 2 || neg {
+		ts.Fatalf("usage: writebytes FILE HEX...")
 	}
 	var data []byte
-	hex := strings.ReplaceAll(args[1], " ", "")
+	hex := strings.Join(args[1:], "")
 	for i := 0; i+1 < len(hex); i += 2 {
 		var b byte
 		if _, err := fmt.Sscanf(hex[i:i+2], "%02x", &b); err != nil {
@@ -85,4 +88,14 @@ func cmdWriteBytes(ts *testscript.TestScript, neg bool, args []string) {
 		data = append(data, b)
 	}
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]), data, 0o644))
+}
+
+func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 || neg {
+		ts.Fatalf("usage: exitcode N")
+	}
+	got := strings.TrimSpace(ts.ReadFile(filepath.Join(ts.Getenv("WORK"), ".exitcode")))
+	if got != args[0] {
+		ts.Fatalf("last cfyauth exit code: got %s, want %s", got, args[0])
+	}
 }

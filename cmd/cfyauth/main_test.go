@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -13,7 +14,14 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"cfyauth": func() { os.Exit(cli.Main()) },
+		"cfyauth": func() {
+			code := cli.Main()
+			// Scripts check the exact exit code with the exitcode command.
+			if path := os.Getenv("CFYAUTH_TEST_EXIT_FILE"); path != "" {
+				_ = os.WriteFile(path, []byte(strconv.Itoa(code)), 0o644)
+			}
+			os.Exit(code)
+		},
 	})
 }
 
@@ -37,6 +45,7 @@ func TestScripts(t *testing.T) {
 			// Scripts run as a user would, with PATH for python3.
 			env.Setenv("PATH", os.Getenv("PATH"))
 			env.Setenv("NO_COLOR", "1")
+			env.Setenv("CFYAUTH_TEST_EXIT_FILE", filepath.Join(env.WorkDir, ".exitcode"))
 			return nil
 		},
 		Cmds:                scriptCommands(),

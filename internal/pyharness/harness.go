@@ -72,27 +72,32 @@ type Message struct {
 
 // Outcome is everything a run produced.
 type Outcome struct {
-	Hello    json.RawMessage
-	Results  []Message
-	Stdout   string
-	Stderr   string
+	Hello     json.RawMessage
+	Results   []Message
+	Stdout    string
+	Stderr    string
 	Truncated bool
-	ExitCode int
-	Duration time.Duration
+	ExitCode  int
+	Duration  time.Duration
 }
 
 // Run starts program (a file name under programs/) with the interpreter,
 // sends the requests and collects one result per request.
 func (r *Runner) Run(ctx context.Context, program string, requests []any) (*Outcome, error) {
-	prelude, err := programs.ReadFile("programs/protocol.py")
-	if err != nil {
-		return nil, fmt.Errorf("read embedded protocol: %w", err)
-	}
 	body, err := programs.ReadFile("programs/" + program)
 	if err != nil {
 		return nil, fmt.Errorf("read embedded program %s: %w", program, err)
 	}
-	source := string(prelude) + "\n" + string(body)
+	return r.run(ctx, string(body), requests)
+}
+
+// run executes body after the protocol prelude.
+func (r *Runner) run(ctx context.Context, body string, requests []any) (*Outcome, error) {
+	prelude, err := programs.ReadFile("programs/protocol.py")
+	if err != nil {
+		return nil, fmt.Errorf("read embedded protocol: %w", err)
+	}
+	source := string(prelude) + "\n" + body
 
 	timeout := r.Timeout
 	if timeout <= 0 {

@@ -100,6 +100,11 @@ func Open(root string) (*Layout, error) {
 			l.Sandbox = &s
 		}
 	}
+	if r := l.DetectRelease(); r.Legacy {
+		return nil, apperr.Environment("manager_unsupported",
+			"the manager under %s runs Python %s (Cloudify %s), which cfyauth does not support", abs, r.VenvPython, r.Era).
+			WithHint("cfyauth supports Cloudify 5.1 and later; upgrade the manager first")
+	}
 	return l, nil
 }
 

@@ -2,8 +2,8 @@
 // manager's interpreter.
 //
 // The protocol runs on two extra file descriptors, so nothing a module
-// prints can corrupt it: the child reads newline-delimited JSON requests
-// from fd 3 until EOF and writes newline-delimited JSON messages to fd 4,
+// prints can corrupt it. The child reads newline-delimited JSON requests
+// from fd 3 until EOF. It writes newline-delimited JSON messages to fd 4:
 // first a "hello", then one "result" per request, then "done". Its stdout and
 // stderr are captured separately and bounded in size. The child runs in its
 // own process group; a timeout kills the whole group, and the wait does not

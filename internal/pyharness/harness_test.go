@@ -24,7 +24,7 @@ func python(t *testing.T) string {
 	return path
 }
 
-// echoBody answers each request with its id, after the given Python lines.
+// echoBody returns a program that replies to each request with its id, after the given Python lines.
 func echoBody(before string) string {
 	return before + `
 send({"type": "hello", "python": python_version()})

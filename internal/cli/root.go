@@ -34,7 +34,7 @@ type GlobalOptions struct {
 	Sources map[string]string
 }
 
-// ConfigPath is where the optional settings file lives, under --root.
+// ConfigPath is the path of the optional settings file, under --root.
 const ConfigPath = "/etc/cfyauth/config.yaml"
 
 func newRootCmd(app *App) *cobra.Command {

@@ -11,8 +11,8 @@ import (
 // MaxNameLength is the longest module name cfyauth accepts.
 const MaxNameLength = 64
 
-// premiumNames are modules of the premium package's authentication folder
-// and the names the REST service knows the built-ins by. A custom module of
+// premiumNames are the modules of the premium package's authentication folder
+// and the names the REST service uses for the built-ins. A custom module of
 // the same name would shadow or be shadowed by them.
 var premiumNames = map[string]bool{
 	"ldap": true, "okta": true, "saml": true, "auth_base": true, "authentication": true,

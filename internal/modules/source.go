@@ -18,7 +18,7 @@ const MaxSourceSize = 1 << 20
 // Source is the bytes of one module, read and checked once so that what is
 // validated is exactly what is installed.
 type Source struct {
-	// Origin is where the bytes came from: a path, "-" for stdin, or a URL.
+	// Origin is the place the bytes came from: a path, "stdin", or a URL.
 	Origin string `json:"source"`
 	// Name is the module name: from --name, or derived from the file name.
 	Name   string `json:"name"`

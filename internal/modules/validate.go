@@ -34,7 +34,7 @@ type Validation struct {
 	Checks []report.Check `json:"checks"`
 }
 
-// Interpreter is what validation ran with.
+// Interpreter describes the Python that ran the validation.
 type Interpreter struct {
 	Path             string `json:"path"`
 	Version          string `json:"version"`

@@ -1,0 +1,174 @@
+package restapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cfyauth/cfyauth/internal/apperr"
+)
+
+// Login outcomes.
+const (
+	OutcomeAccepted      = "accepted"
+	OutcomeRejected      = "rejected"
+	OutcomeUnknownTenant = "unknown_tenant"
+	OutcomeForbidden     = "forbidden"
+	OutcomeMaintenance   = "maintenance"
+	OutcomeServerError   = "server_error"
+	OutcomeUnreachable   = "unreachable"
+)
+
+// AuthMethodExternal is the audit auth method of a login that an
+// authenticator module accepted (Cloudify 6.4 and later).
+const AuthMethodExternal = "external"
+
+// LoginResult is what TestLogin found out.
+type LoginResult struct {
+	Username string
+	Tenant   string
+	Outcome  string
+	// HTTPStatus is the status of GET /user; zero when there was no answer.
+	HTTPStatus int
+	// Audit holds the X-Cloudify-Audit-* headers of GET /user.
+	Audit Audit
+	// User is the user as the manager sees it, after a successful login.
+	User *User
+	// IDP lists the loaded authenticators; nil when unknown, with IDPNote
+	// saying why.
+	IDP     *IdentityProviders
+	IDPNote string
+	// Version is the manager's version; nil when unknown, with VersionNote
+	// saying why.
+	Version     *Version
+	VersionNote string
+	// ServiceOK is the answer of GET /ok after a failed login: whether the
+	// REST service reports itself healthy. Nil when not asked or unknown.
+	ServiceOK *bool
+	// ServerTraceback is the manager's traceback of a 500 answer, with the
+	// password masked.
+	ServerTraceback string
+	// LoginDuration is the time GET /user took; Total includes the
+	// follow-up requests.
+	LoginDuration time.Duration
+	Total         time.Duration
+	// Err is set for every outcome but accepted.
+	Err *apperr.Error
+}
+
+// External reports whether an authenticator module accepted the login, as
+// far as the audit header tells.
+func (r *LoginResult) External() bool { return r.Audit.AuthMethod == AuthMethodExternal }
+
+// TestLogin logs in with the client's credentials through GET
+// /api/v3.1/user, then asks for the loaded authenticators and the version.
+// It returns an error only when the context was cancelled; every other
+// failure is an outcome in the result, with Err explaining it.
+func TestLogin(ctx context.Context, c *Client) (*LoginResult, error) {
+	start := time.Now()
+	res := &LoginResult{Username: c.creds.Username, Tenant: c.tenant}
+	user, audit, err := c.User(ctx)
+	res.LoginDuration = time.Since(start)
+	res.Audit = audit
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+		res.explainFailure(ctx, c, err)
+		res.Total = time.Since(start)
+		return res, nil
+	}
+	res.HTTPStatus = http.StatusOK
+	res.Outcome = OutcomeAccepted
+	res.User = user
+
+	idp, err := c.IDP(ctx)
+	switch {
+	case errors.Is(err, context.Canceled):
+		return nil, err
+	case errors.Is(err, ErrNotSupported):
+		res.IDPNote = "this manager has no /api/v3.1/idp endpoint (it came in Cloudify 6.3)"
+	case err != nil:
+		res.IDPNote = "GET /api/v3.1/idp failed: " + apperr.As(err).Message
+	default:
+		res.IDP = idp
+	}
+
+	version, err := c.Version(ctx)
+	switch {
+	case errors.Is(err, context.Canceled):
+		return nil, err
+	case err != nil:
+		res.VersionNote = "GET /api/v3.1/version failed: " + apperr.As(err).Message
+	default:
+		res.Version = version
+	}
+	res.Total = time.Since(start)
+	return res, nil
+}
+
+func (r *LoginResult) explainFailure(ctx context.Context, c *Client, err error) {
+	apiErr := AsAPIError(err)
+	if apiErr == nil {
+		r.Outcome = OutcomeUnreachable
+		r.Err = apperr.As(err)
+		return
+	}
+	r.HTTPStatus = apiErr.Status
+	r.ServerTraceback = apiErr.ServerTraceback
+	switch {
+	case apiErr.IsMaintenance():
+		r.Outcome = OutcomeMaintenance
+		r.Err = apiErr.AppError()
+		return
+	case apiErr.Status == http.StatusUnauthorized:
+		r.Outcome = OutcomeRejected
+		r.Err = rejectedError(apiErr, r.Username)
+	case apiErr.IsInvalidTenant():
+		r.Outcome = OutcomeUnknownTenant
+		r.Err = apperr.Failed("unknown_tenant", "login of user %s refused: the manager has no tenant %q (403: %s)", r.Username, r.Tenant, apiErr.Message).
+			WithHint("pass an existing tenant with --tenant, or leave --tenant and CLOUDIFY_TENANT unset to log in without one").Wrap(apiErr)
+	case apiErr.Status == http.StatusForbidden:
+		r.Outcome = OutcomeForbidden
+		r.Err = apperr.Failed("forbidden", "login of user %s refused (403): %s", r.Username, apiErr.Message).
+			WithHint("an administrator must activate the user or give it a role in the tenant").Wrap(apiErr)
+	case apiErr.Status >= 500 && apiErr.Status != http.StatusBadGateway && apiErr.Status != http.StatusServiceUnavailable && apiErr.Status != http.StatusGatewayTimeout:
+		r.Outcome = OutcomeServerError
+		r.Err = apperr.Failed("server_error", "login of user %s failed with a server error (%d): %s", r.Username, apiErr.Status, apiErr.Message).
+			WithHint("an authenticator module probably raised an exception: read the traceback in %s on the manager, or run 'cfyauth test-login -v' to print the one the manager sent", restLog).
+			WithHint("run the module offline with 'cfyauth test NAME --user %s' to see the same failure", r.Username).Wrap(apiErr)
+	default:
+		r.Outcome = OutcomeUnreachable
+		r.Err = apiErr.AppError()
+		return
+	}
+	// The login failed but the service answered: say whether it considers
+	// itself healthy. /ok needs no credentials.
+	if okErr := c.Ok(ctx); okErr == nil {
+		healthy := true
+		r.ServiceOK = &healthy
+	} else if e := AsAPIError(okErr); e != nil && e.Status != http.StatusNotFound {
+		healthy := false
+		r.ServiceOK = &healthy
+	}
+}
+
+// rejectedError explains a 401 on GET /user. The manager answers "No
+// authentication info provided" also when credentials were sent but no
+// authenticator module accepted them, which reads as if none were sent.
+func rejectedError(apiErr *APIError, username string) *apperr.Error {
+	e := apperr.Failed("login_rejected", "login rejected for user %s (401): %s", username, apiErr.Message)
+	if strings.Contains(strings.ToLower(apiErr.Message), "no authentication info") {
+		e.WithHint("the manager says this when no authenticator module accepted the credentials (they were sent)")
+	}
+	if strings.EqualFold(username, "admin") {
+		e.WithHint("the bootstrap admin is checked against the manager's own user database, never by authenticator modules: check the admin password")
+		e.WithHint("each rejected password counts towards failed_logins_before_account_lock (default 4) for local users")
+	} else {
+		e.WithHint("every login but the bootstrap admin's goes to the loaded authenticator modules in order: check the password, then run 'cfyauth test-login --user admin' to see which modules the service loaded")
+		e.WithHint("run one module offline with 'cfyauth test NAME --user %s' to see why it does not accept the user", username)
+	}
+	return e.Wrap(apiErr)
+}

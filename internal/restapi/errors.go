@@ -192,7 +192,9 @@ func (c *Client) transportError(ctx context.Context, method, target string, err 
 	case errors.As(err, &invalidCert):
 		return apperr.Environment("tls_certificate_invalid", "cannot verify the manager's certificate for %s: %v (CA: %s)", host, invalidCert, c.trust.Describe()).
 			WithHint("renew the manager's certificate, or check this machine's clock").Wrap(err)
-	case errors.As(err, &recordErr):
+	case errors.As(err, &recordErr) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		// net/http replaces the tls.RecordHeaderError of a plain HTTP
+		// answer with an unexported error whose text is the only signal.
 		return apperr.Environment("tls_not_tls", "cannot reach the manager over HTTPS: %s does not speak TLS", host).
 			WithHint("use http:// in --manager-url for this port (the REST service on 127.0.0.1:8100 speaks plain HTTP)").Wrap(err)
 	case errors.As(err, &dnsErr):

@@ -96,9 +96,9 @@ func loginSecretFromBytes(data []byte) (string, error) {
 	case len(data) == 0:
 		return "", errors.New("it is empty")
 	case bytes.ContainsAny(data, "\r\n"):
-		return "", errors.New("it holds more than one line")
+		return "", errors.New("it contains more than one line")
 	case bytes.IndexByte(data, 0) >= 0:
-		return "", errors.New("it holds a NUL byte")
+		return "", errors.New("it contains a NUL byte")
 	}
 	return string(data), nil
 }
@@ -129,7 +129,7 @@ func loginSecretFromFile(app *App, path string) (string, error) {
 	return loginSecretFromReader(f)
 }
 
-// loginSecretPrompt asks on stderr and reads from the terminal on stdin
+// loginSecretPrompt prompts on stderr and reads from the terminal on stdin
 // without echo.
 func loginSecretPrompt(app *App, src loginSecretSources) (string, error) {
 	what := src.What

@@ -79,7 +79,7 @@ type Client struct {
 	trust   *Trust
 }
 
-// Audit is what the manager says about who made a request, from the
+// Audit is the manager's record of who made a request, read from the
 // X-Cloudify-Audit-* response headers (Cloudify 6.2 and later, visible only
 // when talking to the REST service directly).
 type Audit struct {

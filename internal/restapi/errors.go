@@ -26,10 +26,10 @@ const (
 	CodeMaintenanceActivating = "entering_maintenance_mode"
 )
 
-// restLog is where the REST service writes its log and tracebacks.
+// restLog is the REST service's log file, which holds its tracebacks.
 const restLog = "/var/log/cloudify/rest/cloudify-rest-service.log"
 
-// APIError is a non-2xx answer. Message and ServerTraceback come from the
+// APIError is a non-2xx response. Message and ServerTraceback come from the
 // manager's JSON error body ({message, error_code, server_traceback}), with
 // the request's password replaced by "********".
 type APIError struct {
@@ -116,7 +116,7 @@ func redactURL(raw string) string {
 }
 
 // AppError turns an API error into the error a command reports: the
-// manager's own message, and a hint for the status it answered.
+// manager's own message, and a hint for the status it returned.
 func (e *APIError) AppError() *apperr.Error {
 	switch {
 	case e.IsMaintenance():
@@ -157,7 +157,7 @@ func (e *APIError) AppError() *apperr.Error {
 	}
 }
 
-// transportError explains why a request got no HTTP answer. It returns the
+// transportError explains why a request got no HTTP response. It returns the
 // context's error unchanged when the caller cancelled, so an interrupt is
 // reported as one.
 func (c *Client) transportError(ctx context.Context, method, target string, err error) error {
@@ -194,7 +194,7 @@ func (c *Client) transportError(ctx context.Context, method, target string, err 
 			WithHint("renew the manager's certificate, or check this machine's clock").Wrap(err)
 	case errors.As(err, &recordErr) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		// net/http replaces the tls.RecordHeaderError of a plain HTTP
-		// answer with an unexported error whose text is the only signal.
+		// response with an unexported error whose text is the only signal.
 		return apperr.Environment("tls_not_tls", "cannot reach the manager over HTTPS: %s does not speak TLS", host).
 			WithHint("use http:// in --manager-url for this port (the REST service on 127.0.0.1:8100 speaks plain HTTP)").Wrap(err)
 	case errors.As(err, &dnsErr):

@@ -25,16 +25,16 @@ const (
 // authenticator module accepted (Cloudify 6.4 and later).
 const AuthMethodExternal = "external"
 
-// LoginResult is what TestLogin found out.
+// LoginResult is the outcome of TestLogin and everything it learned.
 type LoginResult struct {
 	Username string
 	Tenant   string
 	Outcome  string
-	// HTTPStatus is the status of GET /user; zero when there was no answer.
+	// HTTPStatus is the status of GET /user, or zero without a response.
 	HTTPStatus int
 	// Audit holds the X-Cloudify-Audit-* headers of GET /user.
 	Audit Audit
-	// User is the user as the manager sees it, after a successful login.
+	// User is the manager's view of the user after a successful login.
 	User *User
 	// IDP lists the loaded authenticators; nil when unknown, with IDPNote
 	// saying why.
@@ -44,10 +44,10 @@ type LoginResult struct {
 	// saying why.
 	Version     *Version
 	VersionNote string
-	// ServiceOK is the answer of GET /ok after a failed login: whether the
-	// REST service reports itself healthy. Nil when not asked or unknown.
+	// ServiceOK is the result of GET /ok after a failed login: whether the
+	// REST service reports itself healthy. Nil when not requested or unknown.
 	ServiceOK *bool
-	// ServerTraceback is the manager's traceback of a 500 answer, with the
+	// ServerTraceback is the manager's traceback of a 500 response, with the
 	// password masked.
 	ServerTraceback string
 	// LoginDuration is the time GET /user took; Total includes the
@@ -58,12 +58,12 @@ type LoginResult struct {
 	Err *apperr.Error
 }
 
-// External reports whether an authenticator module accepted the login, as
-// far as the audit header tells.
+// External reports whether the audit header names an authenticator module
+// as the one that accepted the login.
 func (r *LoginResult) External() bool { return r.Audit.AuthMethod == AuthMethodExternal }
 
 // TestLogin logs in with the client's credentials through GET
-// /api/v3.1/user, then asks for the loaded authenticators and the version.
+// /api/v3.1/user, then requests the loaded authenticators and the version.
 // It returns an error only when the context was cancelled; every other
 // failure is an outcome in the result, with Err explaining it.
 func TestLogin(ctx context.Context, c *Client) (*LoginResult, error) {

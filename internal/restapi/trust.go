@@ -34,12 +34,13 @@ type TLSOptions struct {
 	// ManagerPath maps a manager path such as InternalCACert to the file
 	// to read (under --root). Nil reads the path itself.
 	ManagerPath func(string) string
-	// InsecureSkipVerify turns verification off. Every report must say so.
+	// InsecureSkipVerify turns verification off, which every report must
+	// then state.
 	InsecureSkipVerify bool
 }
 
-// Trust says which certificates an https client trusts, for reports and
-// error messages.
+// Trust records which certificates an https client trusts, for reports
+// and error messages.
 type Trust struct {
 	// Source is "ca-cert" (--ca-cert), "internal-ca" (the manager's
 	// internal CA), "system" (system roots, plus the external CA when
@@ -70,10 +71,10 @@ func (t *Trust) Describe() string {
 	}
 }
 
-// ResolveTrust picks the CA for an https manager URL: the --ca-cert file
-// when given; else the manager's internal CA when the host is a loopback
-// address or the port is 53333 and that file exists; else the system's
-// roots plus the manager's external CA file when it exists.
+// ResolveTrust picks the CA for an https manager URL. The --ca-cert file
+// wins when given. Otherwise a loopback host or port 53333 gets the
+// manager's internal CA, when that file exists. Everything else gets the
+// system's roots plus the manager's external CA file, when it exists.
 func ResolveTrust(u *url.URL, opts TLSOptions) (*Trust, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if opts.InsecureSkipVerify {

@@ -7,7 +7,7 @@ import (
 	"sort"
 )
 
-// User is the logged-in user as the manager sees it (GET /api/v3.1/user
+// User is the manager's view of the logged-in user (GET /api/v3.1/user
 // with _get_data=true).
 type User struct {
 	Username string `json:"username"`
@@ -47,9 +47,9 @@ func (u *User) TenantNames() []string {
 	return names
 }
 
-// UnmarshalJSON reads the manager's user document. Managers send tenants
-// and groups as counts unless _get_data is set, and older ones send tenants
-// as a name → role map; all forms are accepted.
+// UnmarshalJSON reads the manager's user document in all its forms.
+// Managers send tenants and groups as counts unless _get_data is set, and
+// older ones send tenants as a name → role map.
 func (u *User) UnmarshalJSON(data []byte) error {
 	var raw struct {
 		Username         string              `json:"username"`
@@ -118,8 +118,8 @@ func deref(s *string) string {
 	return *s
 }
 
-// User returns the user the credentials belong to, and what the manager's
-// audit headers say about the request.
+// User returns the user the credentials belong to, and the manager's audit
+// headers of the request.
 func (c *Client) User(ctx context.Context) (*User, Audit, error) {
 	var u User
 	resp, err := c.Get(ctx, "/user", url.Values{"_get_data": {"true"}}, &u)

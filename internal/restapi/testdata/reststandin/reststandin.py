@@ -14,8 +14,8 @@ documentation):
   auth_base provided by premium_stub/ when the real package is not
   importable. It calls each module's configure(logger) once and keeps those
   that do not return None. A module that fails to import, has no callable
-  configure, or raises in configure is logged with its traceback and left
-  out; the service still starts.
+  configure, or raises in configure is left out, and its traceback goes to
+  the log. The service still starts.
 - HTTP basic auth for the bootstrap admin (user "admin") is checked locally
   against <state>/admin_password. Every other basic-auth login, and every
   request without credentials, goes through the loaded authenticators in
@@ -95,7 +95,7 @@ ADMIN = "admin"
 DEFAULT_TENANT = "default_tenant"
 API_PREFIX = "/api/v3.1"
 MAX_BODY = 1 << 20
-# Endpoints that answer while maintenance mode is on.
+# Endpoints that still respond while maintenance mode is on.
 MAINTENANCE_ALLOWED = ("maintenance", "status", "version", "ok")
 
 log = logging.getLogger("manager_rest")

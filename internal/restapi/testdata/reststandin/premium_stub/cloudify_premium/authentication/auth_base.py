@@ -6,7 +6,7 @@ not public. This one follows the documented contract of an authenticator:
 - a module binds a module-level ``configure`` to an instance's ``configure``;
 - ``configure(logger)`` is called once at start and returns the
   authenticator (``self``) to put it in the pool, or None to leave it out;
-- ``can_handle_auth_request(request)`` says whether the authenticator wants
+- ``can_handle_auth_request(request)`` returns whether the authenticator wants
   the request (default: yes);
 - ``handle_auth_request(request)`` calls ``_authenticate_request(request)``,
   which returns a ``UserData`` for an accepted login and None otherwise.

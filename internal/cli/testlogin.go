@@ -20,6 +20,7 @@ type TestLoginOptions struct {
 	Tenant             string
 	PasswordStdin      bool
 	PasswordFile       string
+	SAMLResponse       string
 	Timeout            time.Duration
 	InsecureSkipVerify bool
 }
@@ -29,8 +30,11 @@ type testLoginOutput struct {
 	ManagerURL string `json:"manager_url"`
 	Username   string `json:"username"`
 	Tenant     string `json:"tenant,omitempty"`
+	// Method is "basic" (user and password) or "saml" (--saml-response).
+	Method string `json:"method"`
 	// Outcome is accepted, rejected, unknown_tenant, forbidden,
-	// maintenance, server_error or unreachable.
+	// maintenance, server_error, unreachable or, for a SAML login of
+	// another user than --user, user_mismatch.
 	Outcome    string `json:"outcome"`
 	HTTPStatus int    `json:"http_status,omitempty"`
 	// AuthMethod is the X-Cloudify-Audit-Auth-Method header; empty when
@@ -46,7 +50,7 @@ type testLoginOutput struct {
 	Version        *restapi.Version `json:"manager_version,omitempty"`
 	ServiceOK      *bool            `json:"service_ok,omitempty"`
 	TLS            *restapi.Trust   `json:"tls,omitempty"`
-	PasswordSource string           `json:"password_source"`
+	PasswordSource string           `json:"password_source,omitempty"`
 	DurationMS     float64          `json:"duration_ms"`
 	TotalMS        float64          `json:"total_ms"`
 	Notes          []string         `json:"notes"`
@@ -71,6 +75,12 @@ The password comes from a prompt without echo on a terminal, from stdin
 (--password-stdin), from a file (--password-file), or from CFYAUTH_PASSWORD;
 never from a flag value. The tenant comes from --tenant or CLOUDIFY_TENANT.
 
+With --saml-response FILE it logs in the way the console does after an
+identity provider's redirect instead: it posts the saved SAML response (XML
+or base64) to POST /api/v3.1/tokens without credentials, reads the user with
+the token it gets, and deletes the token. --user is then optional; when
+given, the response must log in that user.
+
 On the manager host the default URL is the REST service itself,
 ` + restapi.DefaultManagerURL + `, where the audit headers are visible (nginx on
 ports 80 and 443 removes them). With --root other than /, pass --manager-url.
@@ -89,6 +99,9 @@ is in maintenance mode.`,
   # From a script, with the password in a file and JSON output
   cfyauth test-login --user alice --password-file /root/alice.pw -o json
 
+  # A SAML response saved from the identity provider's POST
+  cfyauth test-login --saml-response response.xml --user alice@example.com
+
   # Through nginx with the manager's CA, in one tenant
   printf '%s\n' "$PW" | cfyauth test-login --user alice --password-stdin \
       --manager-url https://mgr.example.com --ca-cert ca.pem --tenant ops`,
@@ -105,6 +118,7 @@ is in maintenance mode.`,
 	f.StringVar(&opts.Tenant, "tenant", "", "tenant to send in the Tenant header (env CLOUDIFY_TENANT)")
 	f.BoolVar(&opts.PasswordStdin, "password-stdin", false, "read the password from stdin (one line)")
 	f.StringVar(&opts.PasswordFile, "password-file", "", "read the password from this file (one line)")
+	f.StringVar(&opts.SAMLResponse, "saml-response", "", "log in with this saved SAML response (XML or base64; - for stdin) instead of a password")
 	f.DurationVar(&opts.Timeout, "timeout", restapi.DefaultTimeout, "how long each request to the manager may take")
 	f.BoolVar(&opts.InsecureSkipVerify, "insecure-skip-verify", false, "do not verify the manager's TLS certificate (reported in the output)")
 	return cmd
@@ -113,9 +127,14 @@ is in maintenance mode.`,
 func runTestLogin(cmd *cobra.Command, app *App, opts *TestLoginOptions) error {
 	ctx := cmd.Context()
 	g := app.Global
-	if strings.TrimSpace(opts.User) == "" {
+	saml := opts.SAMLResponse != ""
+	if saml && (opts.PasswordStdin || opts.PasswordFile != "") {
+		return apperr.Usage("conflicting_flags", "--saml-response replaces the password, so --password-stdin and --password-file do not apply").
+			WithHint("drop the password flags, or drop --saml-response to log in with a password")
+	}
+	if !saml && strings.TrimSpace(opts.User) == "" {
 		return apperr.Usage("missing_flag", "test-login needs the user to log in as").
-			WithHint("pass --user NAME")
+			WithHint("pass --user NAME, or --saml-response FILE to log in with a SAML response")
 	}
 	if opts.Timeout <= 0 {
 		return apperr.Usage("invalid_flag", "invalid --timeout %s: it must be positive", opts.Timeout).
@@ -144,22 +163,33 @@ func runTestLogin(cmd *cobra.Command, app *App, opts *TestLoginOptions) error {
 		return err
 	}
 
-	password, passwordSource, err := loginSecretRead(app, loginSecretSources{
-		What:      "password for user " + opts.User,
-		Stdin:     opts.PasswordStdin,
-		StdinFlag: "password-stdin",
-		File:      opts.PasswordFile,
-		FileFlag:  "password-file",
-		EnvVar:    "CFYAUTH_PASSWORD",
-	})
-	if err != nil {
-		return err
+	var creds restapi.Credentials
+	var samlResponse, passwordSource string
+	if saml {
+		var err error
+		if samlResponse, err = loginSecretSAMLResponse(app, opts.SAMLResponse); err != nil {
+			return err
+		}
+	} else {
+		password, source, err := loginSecretRead(app, loginSecretSources{
+			What:      "password for user " + opts.User,
+			Stdin:     opts.PasswordStdin,
+			StdinFlag: "password-stdin",
+			File:      opts.PasswordFile,
+			FileFlag:  "password-file",
+			EnvVar:    "CFYAUTH_PASSWORD",
+		})
+		if err != nil {
+			return err
+		}
+		app.Debugf("password from %s", source)
+		creds = restapi.Credentials{Username: opts.User, Password: password}
+		passwordSource = source
 	}
-	app.Debugf("password from %s", passwordSource)
 
 	client, err := restapi.New(restapi.Options{
 		URL:         managerURL,
-		Credentials: restapi.Credentials{Username: opts.User, Password: password},
+		Credentials: creds,
 		Tenant:      tenant,
 		Timeout:     opts.Timeout,
 		TLS: restapi.TLSOptions{
@@ -175,11 +205,23 @@ func runTestLogin(cmd *cobra.Command, app *App, opts *TestLoginOptions) error {
 		app.Debugf("TLS: trusting %s", t.Describe())
 	}
 
-	res, err := restapi.TestLogin(ctx, client)
+	var res *restapi.LoginResult
+	if saml {
+		res, err = restapi.CheckSAMLLogin(ctx, client, samlResponse)
+	} else {
+		res, err = restapi.CheckLogin(ctx, client)
+	}
 	if err != nil {
 		return err
 	}
+	if saml && opts.User != "" && res.Outcome == restapi.OutcomeAccepted && !strings.EqualFold(res.Username, opts.User) {
+		res.Err = apperr.Failed("user_mismatch", "the SAML response logged in user %s, not %s", res.Username, opts.User).
+			WithHint("save a response for %s from the identity provider, or leave out --user", opts.User)
+	}
 	out := testLoginDocument(client, res, passwordSource)
+	if res.Err != nil && res.Err.Code == "user_mismatch" {
+		out.Outcome = "user_mismatch"
+	}
 	if res.ServerTraceback != "" {
 		app.Debugf("traceback the manager sent:\n%s", strings.TrimRight(res.ServerTraceback, "\n"))
 	}
@@ -223,6 +265,7 @@ func testLoginDocument(client *restapi.Client, res *restapi.LoginResult, passwor
 		ManagerURL:     client.URL(),
 		Username:       res.Username,
 		Tenant:         res.Tenant,
+		Method:         "basic",
 		Outcome:        res.Outcome,
 		HTTPStatus:     res.HTTPStatus,
 		AuthMethod:     res.Audit.AuthMethod,
@@ -235,6 +278,12 @@ func testLoginDocument(client *restapi.Client, res *restapi.LoginResult, passwor
 		DurationMS:     milliseconds(res.LoginDuration),
 		TotalMS:        milliseconds(res.Total),
 		Notes:          []string{},
+	}
+	if res.SAML {
+		out.Method = "saml"
+	}
+	if res.TokenNote != "" {
+		out.Notes = append(out.Notes, res.TokenNote)
 	}
 	if res.IDP != nil {
 		out.Authenticators = res.IDP.Names
@@ -279,7 +328,11 @@ func renderTestLogin(app *App, out testLoginOutput, res *restapi.LoginResult) {
 		if res.HTTPStatus == 0 {
 			return
 		}
-		app.Printf("login %s for user %s at %s after %s\n", outcomeWords(res.Outcome), out.Username, where, formatMS(out.DurationMS))
+		who := "user " + out.Username
+		if out.Username == "" {
+			who = "the SAML response"
+		}
+		app.Printf("login %s for %s at %s after %s\n", outcomeWords(res.Outcome), who, where, formatMS(out.DurationMS))
 		rows := [][2]string{{"HTTP status", fmt.Sprint(res.HTTPStatus)}}
 		if res.ServiceOK != nil {
 			health := "answering, GET /api/v3.1/ok says OK"

@@ -401,3 +401,28 @@ func (c *Client) endpoint(path string) string {
 	u.Path = c.base.Path + APIPrefix + path
 	return u.String()
 }
+
+// Token is an authentication token the manager issued (POST
+// /api/v3.1/tokens, Cloudify 6.4 and later).
+type Token struct {
+	ID             string `json:"id"`
+	Value          string `json:"value"`
+	Username       string `json:"username"`
+	Role           string `json:"role"`
+	ExpirationDate string `json:"expiration_date"`
+	Description    string `json:"description"`
+}
+
+// WithToken returns a copy of the client that authenticates with an
+// authentication token instead of its credentials.
+func (c *Client) WithToken(value string) *Client {
+	copied := *c
+	copied.creds = Credentials{Token: value}
+	return &copied
+}
+
+// DeleteToken revokes a token by its ID.
+func (c *Client) DeleteToken(ctx context.Context, id string) error {
+	_, err := c.Do(ctx, http.MethodDelete, "/tokens/"+url.PathEscape(id), nil, nil, nil, true)
+	return err
+}

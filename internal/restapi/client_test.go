@@ -116,7 +116,7 @@ func TestLoginAccepted(t *testing.T) {
 	defer srv.Close()
 
 	c := newTestClient(t, srv.URL, Options{Tenant: "default_tenant"})
-	res, err := TestLogin(context.Background(), c)
+	res, err := CheckLogin(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestLoginFailures(t *testing.T) {
 			srv := httptest.NewServer(&tc.fake)
 			defer srv.Close()
 			c := newTestClient(t, srv.URL, Options{Tenant: "nope"})
-			res, err := TestLogin(context.Background(), c)
+			res, err := CheckLogin(context.Background(), c)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -256,7 +256,7 @@ func TestLoginRejectedReportsServiceHealth(t *testing.T) {
 	fake := &fakeManager{userStatus: 401, userBody: `{"message": "x", "error_code": "unauthorized_error"}`, okStatus: 500, okBody: `"FAIL"`}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
-	res, err := TestLogin(context.Background(), newTestClient(t, srv.URL, Options{}))
+	res, err := CheckLogin(context.Background(), newTestClient(t, srv.URL, Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestLoginRejectedReportsServiceHealth(t *testing.T) {
 	}
 
 	fake.okStatus, fake.okBody = 0, ""
-	res, _ = TestLogin(context.Background(), newTestClient(t, srv.URL, Options{}))
+	res, _ = CheckLogin(context.Background(), newTestClient(t, srv.URL, Options{}))
 	if res.ServiceOK == nil || !*res.ServiceOK {
 		t.Errorf("ServiceOK %v, want true when /ok says OK", res.ServiceOK)
 	}
@@ -276,7 +276,7 @@ func TestLoginAdminRejectedHints(t *testing.T) {
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	c := newTestClient(t, srv.URL, Options{Credentials: Credentials{Username: "admin", Password: testPassword}})
-	res, _ := TestLogin(context.Background(), c)
+	res, _ := CheckLogin(context.Background(), c)
 	hints := strings.Join(res.Err.Hints, "\n")
 	if !strings.Contains(hints, "bootstrap admin is checked against the manager's own user database") {
 		t.Errorf("hints for admin: %s", hints)
@@ -287,7 +287,7 @@ func TestLoginOldManagerHasNoIDP(t *testing.T) {
 	fake := &fakeManager{userBody: userDoc, idpStatus: 404, idpBody: `{"message": "not found", "error_code": "not_found_error"}`}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
-	res, err := TestLogin(context.Background(), newTestClient(t, srv.URL, Options{}))
+	res, err := CheckLogin(context.Background(), newTestClient(t, srv.URL, Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +307,7 @@ func TestConnectionRefused(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 
-	res, err := TestLogin(context.Background(), newTestClient(t, "http://"+addr, Options{}))
+	res, err := CheckLogin(context.Background(), newTestClient(t, "http://"+addr, Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +334,7 @@ func TestTimeout(t *testing.T) {
 	defer srv.Close()
 	defer close(release)
 
-	res, err := TestLogin(context.Background(), newTestClient(t, srv.URL, Options{Timeout: 100 * time.Millisecond}))
+	res, err := CheckLogin(context.Background(), newTestClient(t, srv.URL, Options{Timeout: 100 * time.Millisecond}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +351,7 @@ func TestCancelledContextIsNotAnOutcome(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := TestLogin(ctx, newTestClient(t, srv.URL, Options{}))
+	_, err := CheckLogin(ctx, newTestClient(t, srv.URL, Options{}))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v, want context.Canceled", err)
 	}
@@ -362,7 +362,7 @@ func TestRedirectIsReported(t *testing.T) {
 		http.Redirect(w, r, "https://127.0.0.1:1"+r.URL.Path, http.StatusMovedPermanently)
 	}))
 	defer srv.Close()
-	res, _ := TestLogin(context.Background(), newTestClient(t, srv.URL, Options{}))
+	res, _ := CheckLogin(context.Background(), newTestClient(t, srv.URL, Options{}))
 	if res.Err == nil || res.Err.Code != "redirected" {
 		t.Fatalf("err %v, want redirected", res.Err)
 	}
@@ -398,7 +398,7 @@ func TestTLS(t *testing.T) {
 
 	t.Run("right CA", func(t *testing.T) {
 		c := newTestClient(t, good.URL, Options{TLS: TLSOptions{CAFile: certs.CA}})
-		res, _ := TestLogin(context.Background(), c)
+		res, _ := CheckLogin(context.Background(), c)
 		if res.Outcome != OutcomeAccepted {
 			t.Fatalf("outcome %q: %v", res.Outcome, res.Err)
 		}
@@ -409,7 +409,7 @@ func TestTLS(t *testing.T) {
 
 	t.Run("unknown authority", func(t *testing.T) {
 		c := newTestClient(t, good.URL, Options{TLS: TLSOptions{CAFile: certs.OtherCA}})
-		res, _ := TestLogin(context.Background(), c)
+		res, _ := CheckLogin(context.Background(), c)
 		if res.Err == nil || res.Err.Code != "tls_unknown_authority" {
 			t.Fatalf("err %v, want tls_unknown_authority", res.Err)
 		}
@@ -429,7 +429,7 @@ func TestTLS(t *testing.T) {
 
 	t.Run("name mismatch", func(t *testing.T) {
 		c := newTestClient(t, wrongName.URL, Options{TLS: TLSOptions{CAFile: certs.CA}})
-		res, _ := TestLogin(context.Background(), c)
+		res, _ := CheckLogin(context.Background(), c)
 		if res.Err == nil || res.Err.Code != "tls_name_mismatch" {
 			t.Fatalf("err %v, want tls_name_mismatch", res.Err)
 		}
@@ -442,7 +442,7 @@ func TestTLS(t *testing.T) {
 
 	t.Run("insecure skip verify", func(t *testing.T) {
 		c := newTestClient(t, wrongName.URL, Options{TLS: TLSOptions{InsecureSkipVerify: true}})
-		res, _ := TestLogin(context.Background(), c)
+		res, _ := CheckLogin(context.Background(), c)
 		if res.Outcome != OutcomeAccepted || !c.Trust().Insecure {
 			t.Fatalf("outcome %q trust %+v", res.Outcome, c.Trust())
 		}
@@ -452,7 +452,7 @@ func TestTLS(t *testing.T) {
 		plain := httptest.NewServer(fake)
 		defer plain.Close()
 		c := newTestClient(t, strings.Replace(plain.URL, "http://", "https://", 1), Options{TLS: TLSOptions{CAFile: certs.CA}})
-		res, _ := TestLogin(context.Background(), c)
+		res, _ := CheckLogin(context.Background(), c)
 		if res.Err == nil || res.Err.Code != "tls_not_tls" {
 			t.Fatalf("err %v, want tls_not_tls", res.Err)
 		}
@@ -460,7 +460,7 @@ func TestTLS(t *testing.T) {
 
 	t.Run("http to an HTTPS port", func(t *testing.T) {
 		c := newTestClient(t, strings.Replace(good.URL, "https://", "http://", 1), Options{})
-		res, _ := TestLogin(context.Background(), c)
+		res, _ := CheckLogin(context.Background(), c)
 		if res.Err == nil || res.Err.Code != "bad_request" {
 			t.Fatalf("err %v, want bad_request", res.Err)
 		}
@@ -635,5 +635,63 @@ func TestConfigAndUserGroups(t *testing.T) {
 	}
 	if len(groups) != 1 || groups[0].LDAPDN != "cn=devs,ou=groups,dc=example,dc=org" || groups[0].Tenants["default_tenant"] != "user" {
 		t.Errorf("user groups %+v", groups)
+	}
+}
+
+func TestCheckSAMLLogin(t *testing.T) {
+	var deleted, posted string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/api/v3.1/tokens":
+			if _, _, ok := r.BasicAuth(); ok {
+				t.Error("POST /tokens sent basic credentials")
+			}
+			var body map[string]string
+			_ = json.NewDecoder(r.Body).Decode(&body)
+			posted = body["saml-response"]
+			if posted != "PHNhbWw+" {
+				w.WriteHeader(http.StatusUnauthorized)
+				fmt.Fprint(w, `{"message": "No authentication info provided", "error_code": "unauthorized_error"}`)
+				return
+			}
+			w.Header().Set(AuditAuthMethodHeader, "external")
+			fmt.Fprint(w, `{"id": "abc", "value": "ctok-abc-secret", "username": "alice"}`)
+		case r.URL.Path == "/api/v3.1/user":
+			if r.Header.Get(TokenHeader) != "ctok-abc-secret" {
+				t.Errorf("GET /user token header %q", r.Header.Get(TokenHeader))
+			}
+			w.Header().Set(AuditAuthMethodHeader, "token")
+			fmt.Fprint(w, userDoc)
+		case r.Method == http.MethodDelete:
+			deleted = r.URL.Path
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			fmt.Fprint(w, `"local"`)
+		}
+	}))
+	defer srv.Close()
+	c, err := New(Options{URL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := CheckSAMLLogin(context.Background(), c, "PHNhbWw+")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != OutcomeAccepted || res.Username != "alice" || !res.External() {
+		t.Errorf("outcome %q user %q audit %+v", res.Outcome, res.Username, res.Audit)
+	}
+	if deleted != "/api/v3.1/tokens/abc" {
+		t.Errorf("deleted %q, want the token cfyauth created", deleted)
+	}
+
+	res, err = CheckSAMLLogin(context.Background(), c, "Zm9yZ2Vk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != OutcomeRejected || res.Err.Code != "login_rejected" || !strings.Contains(res.Err.Message, "SAML login rejected") {
+		t.Errorf("forged response: outcome %q err %v", res.Outcome, res.Err)
 	}
 }

@@ -38,8 +38,10 @@ documentation):
 - From 6.2 every authenticated answer carries X-Cloudify-Audit-Username,
   -Tenant and -Auth-Method (http_basic, token, and from 6.4 external), and
   the audit log gets a line per request. Endpoints that came later answer
-  404 on older versions: ok before 6.0, idp before 6.3. tokens mints on GET
-  up to 6.3 and lists from 6.4, when POST creates one.
+  404 on older versions: ok before 6.0, idp before 6.3. GET tokens mints a
+  token up to 6.3 and lists them from 6.4. POST tokens creates one; without
+  credentials its body (such as {"saml-response": ...}) goes to the
+  authenticators, as the console's SAML login does.
 
 What it does not imitate: nginx (no header stripping, no rate limits, one
 port), gunicorn workers (one process, a thread per connection), the
@@ -769,8 +771,6 @@ class App(object):
         return 200, {"items": mine, "metadata": {"pagination": {"total": len(mine), "size": len(mine), "offset": 0}}}, {}
 
     def post_tokens(self, request, user, endpoint):
-        if self.vt < (6, 4):
-            raise HttpError(405, "method_not_allowed_error", "The method is not allowed for the requested URL.")
         body = request.get_json(silent=True) or {}
         token = self.store.create_token(user, body.get("description"), body.get("expiration_date"))
         return 200, self.store.token_response(token, True), {}

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/cfyauth/cfyauth/internal/apperr"
 	"github.com/cfyauth/cfyauth/internal/manager"
 	"github.com/cfyauth/cfyauth/internal/restapi"
 	"github.com/cfyauth/cfyauth/internal/restapi/standin"
@@ -310,10 +312,20 @@ func TestStandinHealthAndMaintenance(t *testing.T) {
 	}
 	must(t, os.Remove(opts.StatePath("unhealthy")))
 
+	// ok-delay: /ok answers late, so a client with a shorter timeout gives up.
+	must(t, standin.WriteState(opts, "ok-delay", []byte("3")))
+	impatient, err := restapi.New(restapi.Options{URL: p.URL, Timeout: 200 * time.Millisecond})
+	must(t, err)
+	var slowErr *apperr.Error
+	if err := impatient.Ok(ctx); !errors.As(err, &slowErr) || slowErr.Code != "timeout" {
+		t.Errorf("ok with ok-delay 3 and a 200ms timeout: %v, want a timeout", err)
+	}
+	must(t, os.Remove(opts.StatePath("ok-delay")))
+
 	if _, err := admin.Do(ctx, http.MethodPost, "/maintenance/activate", nil, nil, nil, true); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := admin.User(ctx)
+	_, _, err = admin.User(ctx)
 	if e := restapi.AsAPIError(err); e == nil || !e.IsMaintenance() || e.Status != http.StatusServiceUnavailable {
 		t.Errorf("user in maintenance mode: %v", err)
 	}

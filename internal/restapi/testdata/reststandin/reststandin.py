@@ -57,7 +57,7 @@ wait before listening), ok-delay (seconds to wait before answering /ok).
 
 Usage: reststandin.py --root DIR --port N [--host 127.0.0.1] [--state DIR]
        [--log FILE] [--tls-cert FILE --tls-key FILE] [--manager-version X.Y.Z]
-       [--ready-file FILE]
+       [--ready-file FILE] [--premium-stub DIR]
 
 Standard library only, written for Python 3.6.
 """
@@ -253,7 +253,7 @@ def parse_basic_auth(header):
 # ---------------------------------------------------------------------------
 # Loading authenticators.
 
-def install_premium_stub():
+def install_premium_stub(stub_dir):
     """Make cloudify_premium.authentication.auth_base importable."""
     try:
         import cloudify_premium.authentication.auth_base  # noqa: F401
@@ -264,9 +264,9 @@ def install_premium_stub():
     for name in list(sys.modules):
         if name == "cloudify_premium" or name.startswith("cloudify_premium."):
             del sys.modules[name]
-    sys.path.append(PREMIUM_STUB)
+    sys.path.append(stub_dir)
     import cloudify_premium.authentication.auth_base  # noqa: F401
-    log.info("cloudify_premium is not installed; using the stand-in AuthBase from %s", PREMIUM_STUB)
+    log.info("cloudify_premium is not installed; using the stand-in AuthBase from %s", stub_dir)
 
 
 def load_authenticators(folder):
@@ -822,6 +822,9 @@ def parse_args(argv):
     p.add_argument("--manager-version", help="version to report and imitate (default: the sandbox release "
                                              "plus .0, else 7.0.0)")
     p.add_argument("--ready-file", help="write {pid, port, url} here once listening")
+    p.add_argument("--premium-stub", default=PREMIUM_STUB,
+                   help="folder holding the stand-in cloudify_premium package, used when the real one is not "
+                        "importable (default %s)" % PREMIUM_STUB)
     args = p.parse_args(argv)
     args.root = os.path.abspath(args.root)
     args.state = os.path.abspath(args.state or os.path.join(args.root, DEFAULT_STATE))
@@ -872,7 +875,7 @@ def main(argv):
     if not os.path.exists(os.path.join(args.state, "admin_password")):
         log.warning("no %s: the admin cannot log in", os.path.join(args.state, "admin_password"))
 
-    install_premium_stub()
+    install_premium_stub(os.path.abspath(args.premium_stub))
     authenticators = load_authenticators(os.path.join(args.root, AUTHENTICATORS_DIR))
     log.info("external authenticators: %s", ",".join(n for n, _ in authenticators) or "none (local)")
 

@@ -508,7 +508,8 @@ class Handler(BaseHTTPRequestHandler):
         # keep-alive client waits for the delayed ACK between them.
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # The TLS handshake runs here, in the connection's own thread, so a
-        # client that stalls or rejects the certificate blocks nobody else.
+        # client that stalls or rejects the certificate does not block other
+        # connections.
         if self.server.tls_context is not None:
             self.request.settimeout(10)
             try:
@@ -602,7 +603,7 @@ class App(object):
         try:
             handler.send_json(status, payload, headers)
         except OSError as err:
-            log.info("cannot send the answer to %s: %s", handler.client_address[0], err)
+            log.info("cannot send the response to %s: %s", handler.client_address[0], err)
         elapsed = (time.time() - started) * 1000
         log.info("%s %s %d user=%s method=%s %.1fms", handler.command, urlsplit(handler.path).path, status,
                  audit.get("username", "-"), audit.get("method", "-"), elapsed)
@@ -688,7 +689,14 @@ class App(object):
                 log.warning("authenticator %s returned %r instead of UserData or None; ignored", name, type(result).__name__)
                 continue
             user = self.store.upsert_external(result, name)
-            method = "external" if self.vt >= (6, 4) else ("http_basic" if auth else "token")
+            # Before 6.4 the audit header had no "external" value; such logins
+            # carried the label of the credentials they came with.
+            if self.vt >= (6, 4):
+                method = "external"
+            elif auth:
+                method = "http_basic"
+            else:
+                method = "token"
             return user, method
         raise unauthorized("No authentication info provided")
 

@@ -689,8 +689,9 @@ class App(object):
                 log.warning("authenticator %s returned %r instead of UserData or None; ignored", name, type(result).__name__)
                 continue
             user = self.store.upsert_external(result, name)
-            # Before 6.4 the audit header had no "external" value; such logins
-            # carried the label of the credentials they came with.
+            # NOTE: 6.2 and 6.3 had no "external" audit value, and which label
+            # an external login got there is not public, so this guesses the
+            # label of the credentials it came with.
             if self.vt >= (6, 4):
                 method = "external"
             elif auth:

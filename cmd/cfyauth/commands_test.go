@@ -22,6 +22,8 @@ func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 		"writebytes": cmdWriteBytes,
 		// exitcode N: the last cfyauth run exited with code N.
 		"exitcode": cmdExitCode,
+		// standin start|restart|stop NAME ...: the REST stand-in (standin_test.go).
+		"standin": cmdStandin,
 	}
 }
 

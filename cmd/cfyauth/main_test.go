@@ -46,6 +46,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("PATH", os.Getenv("PATH"))
 			env.Setenv("NO_COLOR", "1")
 			env.Setenv("CFYAUTH_TEST_EXIT_FILE", filepath.Join(env.WorkDir, ".exitcode"))
+			setupStandins(env)
 			return nil
 		},
 		Cmds:                scriptCommands(),

@@ -1,0 +1,1 @@
+"""Stand-in for cloudify_premium.authentication; holds only auth_base."""

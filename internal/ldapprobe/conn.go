@@ -93,6 +93,18 @@ func (e *timeoutError) Error() string {
 
 func (e *timeoutError) Unwrap() error { return e.cause }
 
+// stepError replaces the error of a step whose context ended with the
+// reason it ended: cancellation of the run, or the step's timeout.
+func stepError(ctx, stepCtx context.Context, timeout time.Duration, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if stepCtx.Err() != nil {
+		return &timeoutError{timeout: timeout, cause: err}
+	}
+	return err
+}
+
 // isTimeout reports whether err is a step timeout or a network timeout.
 func isTimeout(err error) bool {
 	var te *timeoutError
@@ -109,13 +121,7 @@ func dialTCP(ctx context.Context, d Dialer, addr string, timeout time.Duration) 
 	defer cancel()
 	c, err := d.DialContext(stepCtx, "tcp", addr)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if stepCtx.Err() != nil {
-			return nil, &timeoutError{timeout: timeout, cause: err}
-		}
-		return nil, err
+		return nil, stepError(ctx, stepCtx, timeout, err)
 	}
 	return &recordingConn{Conn: c}, nil
 }
@@ -139,15 +145,8 @@ func handshake(ctx context.Context, conn net.Conn, host string, timeout time.Dur
 	tc := tls.Client(conn, tlsConfig(host))
 	stepCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	err := tc.HandshakeContext(stepCtx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if stepCtx.Err() != nil {
-			return nil, &timeoutError{timeout: timeout, cause: err}
-		}
-		return nil, err
+	if err := tc.HandshakeContext(stepCtx); err != nil {
+		return nil, stepError(ctx, stepCtx, timeout, err)
 	}
 	return tc, nil
 }

@@ -25,51 +25,51 @@ type Escape struct {
 // at the end, and NUL. It returns the escaped text and one Escape per
 // character that needed it.
 func EscapeDNValue(value string) (string, []Escape) {
-	var b strings.Builder
-	var escapes []Escape
-	for i, r := range value {
-		var esc, reason string
+	return escapeWith(value, func(i int, r rune) (string, string) {
 		switch {
-		case r == utf8.RuneError && !validAt(value, i):
-			esc, reason = fmt.Sprintf(`\%02x`, value[i]), "invalid UTF-8 byte"
 		case r == 0:
-			esc, reason = `\00`, "NUL is not allowed in a DN"
+			return `\00`, "NUL is not allowed in a DN"
 		case strings.ContainsRune(`"+,;<>\`, r):
-			esc, reason = `\`+string(r), "special in a DN (RFC 4514)"
+			return `\` + string(r), "special in a DN (RFC 4514)"
 		case i == 0 && (r == '#' || r == ' '):
-			esc, reason = `\`+string(r), "special at the start of a DN value (RFC 4514)"
+			return `\` + string(r), "special at the start of a DN value (RFC 4514)"
 		case i == len(value)-1 && r == ' ':
-			esc, reason = `\ `, "special at the end of a DN value (RFC 4514)"
+			return `\ `, "special at the end of a DN value (RFC 4514)"
 		}
-		if esc == "" {
-			b.WriteRune(r)
-			continue
-		}
-		b.WriteString(esc)
-		escapes = append(escapes, Escape{Char: charAt(value, i, r), Offset: i, Escaped: esc, Reason: reason})
-	}
-	return b.String(), escapes
+		return "", ""
+	})
 }
 
 // EscapeFilterValue escapes a value for an RFC 4515 assertion value: the
 // characters * ( ) \ and NUL become \XX. Valid non-ASCII UTF-8 is left as
-// it is, which RFC 4515 allows; an invalid byte is escaped.
+// it is, which RFC 4515 allows.
 func EscapeFilterValue(value string) (string, []Escape) {
+	return escapeWith(value, func(_ int, r rune) (string, string) {
+		switch r {
+		case '*':
+			return `\2a`, "a wildcard in a filter (RFC 4515)"
+		case '(', ')':
+			return fmt.Sprintf(`\%02x`, r), "a filter delimiter (RFC 4515)"
+		case '\\':
+			return `\5c`, "the escape character of a filter (RFC 4515)"
+		case 0:
+			return `\00`, "NUL is not allowed in a filter (RFC 4515)"
+		}
+		return "", ""
+	})
+}
+
+// escapeWith escapes every character for which rule returns a
+// replacement, and every invalid UTF-8 byte as \XX.
+func escapeWith(value string, rule func(offset int, r rune) (escaped, reason string)) (string, []Escape) {
 	var b strings.Builder
 	var escapes []Escape
 	for i, r := range value {
 		var esc, reason string
-		switch {
-		case r == utf8.RuneError && !validAt(value, i):
+		if r == utf8.RuneError && !validAt(value, i) {
 			esc, reason = fmt.Sprintf(`\%02x`, value[i]), "invalid UTF-8 byte"
-		case r == '*':
-			esc, reason = `\2a`, "a wildcard in a filter (RFC 4515)"
-		case r == '(' || r == ')':
-			esc, reason = fmt.Sprintf(`\%02x`, r), "a filter delimiter (RFC 4515)"
-		case r == '\\':
-			esc, reason = `\5c`, "the escape character of a filter (RFC 4515)"
-		case r == 0:
-			esc, reason = `\00`, "NUL is not allowed in a filter (RFC 4515)"
+		} else {
+			esc, reason = rule(i, r)
 		}
 		if esc == "" {
 			b.WriteRune(r)

@@ -214,22 +214,33 @@ func (p *serverProbe) checkServiceBind(ctx context.Context) bool {
 	}
 	c.AddEvidence("bind name", name)
 	c.AddEvidence("bind name from", how)
-	err = bounded(ctx, p.timeout(), p.tcp, func() error { return p.conn.Bind(name, s.Password.Reveal()) })
+	failure := p.bindAs(ctx, &c, "the service account", name, s.Password,
+		"check --ldap-username and its password (--ldap-password-file or CFYAUTH_LDAP_PASSWORD)")
 	if ctx.Err() != nil {
 		return false
 	}
-	if err != nil {
-		f := describeLDAPError(err, p.tcp)
-		addDiagnostic(&c, f)
-		c.Status = report.Fail
-		c.Summary = fmt.Sprintf("the service account's bind as %s failed: %s", name, f.summary)
-		c.Hint = bindHint(f, "the service account", "check --ldap-username and its password (--ldap-password-file or CFYAUTH_LDAP_PASSWORD)")
+	if failure != nil {
 		return p.record(c, started)
 	}
 	p.whoAmI(ctx, &c)
 	c.Status = report.Pass
 	c.Summary = fmt.Sprintf("service account bound as %s", name)
 	return p.record(c, started)
+}
+
+// bindAs binds the session as name. On failure it fills c as a failed
+// check that names who failed, and returns the failure.
+func (p *serverProbe) bindAs(ctx context.Context, c *report.Check, who, name string, password Secret, credentials string) *ldapFailure {
+	err := bounded(ctx, p.timeout(), p.tcp, func() error { return p.conn.Bind(name, password.Reveal()) })
+	if err == nil || ctx.Err() != nil {
+		return nil
+	}
+	f := describeLDAPError(err, p.tcp)
+	addDiagnostic(c, f)
+	c.Status = report.Fail
+	c.Summary = fmt.Sprintf("%s's bind as %s failed: %s", who, name, f.summary)
+	c.Hint = bindHint(f, who, credentials)
+	return &f
 }
 
 // bindHint names the next step after a failed bind.

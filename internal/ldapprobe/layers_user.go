@@ -312,16 +312,12 @@ func (p *serverProbe) userBind(ctx context.Context) bool {
 		return p.record(c, started)
 	}
 	mismatch := p.dnMismatch()
-	err := bounded(ctx, p.timeout(), p.tcp, func() error { return p.conn.Bind(r.BindName, p.opts.UserPassword.Reveal()) })
+	failure := p.bindAs(ctx, &c, "the user", r.BindName, p.opts.UserPassword, fmt.Sprintf("check the password of %s", p.opts.User))
 	if ctx.Err() != nil {
 		return false
 	}
-	if err != nil {
-		f := describeLDAPError(err, p.tcp)
-		addDiagnostic(&c, f)
-		c.Status = report.Fail
-		c.Summary = fmt.Sprintf("the user's bind as %s failed: %s", r.BindName, f.summary)
-		c.Hint = bindHint(f, "the user", fmt.Sprintf("check the password of %s", p.opts.User))
+	if failure != nil {
+		f := *failure
 		if f.code == ldap.LDAPResultInvalidCredentials {
 			switch {
 			case mismatch:

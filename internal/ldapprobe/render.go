@@ -182,8 +182,9 @@ func renderTemplate(key, tmpl string, vars map[string]fieldValue) (string, []War
 }
 
 // templateIsDN reports whether a bind format renders a DN rather than a
-// user principal name or a down-level logon name: with every field
-// replaced by a plain word, the result must parse as a DN.
+// user principal name or a down-level logon name: with every DN field
+// replaced by a one-part DN and every other field by a plain word, the
+// result must parse as a DN.
 func templateIsDN(tmpl string) bool {
 	parts, err := parseFormat(tmpl)
 	if err != nil {
@@ -192,7 +193,11 @@ func templateIsDN(tmpl string) bool {
 	var b strings.Builder
 	for _, p := range parts {
 		b.WriteString(p.Literal)
-		if p.Field != nil {
+		switch {
+		case p.Field == nil:
+		case strings.HasSuffix(p.Field.Name, "_dn"):
+			b.WriteString("dc=x")
+		default:
 			b.WriteString("x")
 		}
 	}

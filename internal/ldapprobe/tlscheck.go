@@ -88,9 +88,7 @@ func failOrWarn(c *report.Check, insecure bool) {
 	c.Status = report.Fail
 }
 
-// checkChain verifies the server's chain against the CA, at a moment inside
-// the leaf's validity so that an expired certificate is reported by
-// tls.expiry and not here.
+// checkChain verifies the server's chain against the CA.
 func checkChain(f tlsFacts) report.Check {
 	c := report.Check{ID: LayerTLSChain, Status: report.Pass}
 	certs := f.state.PeerCertificates
@@ -106,13 +104,25 @@ func checkChain(f tlsFacts) report.Check {
 	for _, ic := range certs[1:] {
 		intermediates.AddCert(ic)
 	}
-	at := leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) / 2)
-	_, err := leaf.Verify(x509.VerifyOptions{
-		Roots:         f.roots,
-		Intermediates: intermediates,
-		CurrentTime:   at,
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
+	// Try now first, then moments inside the leaf's validity, so that an
+	// expired or not yet valid certificate is reported by tls.expiry and
+	// not as a broken chain.
+	var err error
+	for _, at := range []time.Time{f.now, leaf.NotBefore.Add(time.Minute), leaf.NotAfter.Add(-time.Minute)} {
+		_, verr := leaf.Verify(x509.VerifyOptions{
+			Roots:         f.roots,
+			Intermediates: intermediates,
+			CurrentTime:   at,
+			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		})
+		if verr == nil {
+			err = nil
+			break
+		}
+		if err == nil {
+			err = verr
+		}
+	}
 	if err == nil {
 		c.Summary = fmt.Sprintf("certificate chain verifies against %s", f.caSource)
 		return c

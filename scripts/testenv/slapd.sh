@@ -66,7 +66,7 @@ cmd_install() {
 gen_tls() {
   local d="$DIR/tls"; mkdir -p "$d"
   # CA
-  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -sha256 \
+  openssl req -x509 -newkey rsa:2048 -nodes -days 365 -sha256 \
     -keyout "$d/ca.key" -out "$d/ca.pem" -subj "/O=Test/CN=Test LDAP CA" \
     -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
   # server key + CSR + cert signed by CA, SANs for every loopback name we use.
@@ -81,7 +81,7 @@ extendedKeyUsage=serverAuth
 subjectAltName=DNS:localhost,DNS:$(hostname),IP:127.0.0.1,IP:::1
 EOF
   openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
-    -days 2 -sha256 -extfile "$d/ext.cnf" -out "$d/server.pem" 2>/dev/null
+    -days 365 -sha256 -extfile "$d/ext.cnf" -out "$d/server.pem" 2>/dev/null
   chmod 600 "$d"/*.key
 }
 

@@ -12,7 +12,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(withLDAPServer{m}, map[string]func(){
 		"cfyauth": func() { os.Exit(cli.Main()) },
 	})
 }
@@ -37,9 +37,10 @@ func TestScripts(t *testing.T) {
 			// Scripts run as a user would, with PATH for python3.
 			env.Setenv("PATH", os.Getenv("PATH"))
 			env.Setenv("NO_COLOR", "1")
+			setupLDAPScript(env)
 			return nil
 		},
-		Cmds:                scriptCommands(),
+		Cmds:                withLDAPCommands(scriptCommands()),
 		RequireExplicitExec: false,
 	})
 }

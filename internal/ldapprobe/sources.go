@@ -26,6 +26,8 @@ const (
 	SourceFile    SourceKind = "settings file"
 	SourceManager SourceKind = "manager"
 	SourceDefault SourceKind = "default"
+	// SourceUnset marks a key that no source set and that has no default.
+	SourceUnset SourceKind = "unset"
 )
 
 // Source is where one setting's value came from.
@@ -527,7 +529,7 @@ func (s *Settings) applyDefaults() {
 	}
 	for _, k := range Keys {
 		if _, ok := s.Sources[k.Name]; !ok {
-			s.Sources[k.Name] = Source{Kind: SourceDefault, Detail: "unset", rank: math.MaxInt}
+			s.Sources[k.Name] = Source{Kind: SourceUnset, rank: math.MaxInt}
 		}
 	}
 }

@@ -127,9 +127,43 @@ func listen(t testing.TB, serve func(net.Conn)) string {
 
 // SilentServer accepts connections and never sends a byte.
 func SilentServer(t testing.TB) string {
-	return listen(t, func(c net.Conn) {
-		_, _ = io.Copy(io.Discard, c)
-	})
+	addr, stop, err := SilentListener()
+	if err != nil {
+		t.Fatalf("listen on loopback: %v", err)
+	}
+	t.Cleanup(stop)
+	return addr
+}
+
+// SilentListener is SilentServer for callers without a testing.TB; stop
+// closes the listener and every connection.
+func SilentListener() (addr string, stop func(), err error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	stop = func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	return l.Addr().String(), stop, nil
 }
 
 // TLSProxy terminates TLS with cert and forwards the plain bytes to

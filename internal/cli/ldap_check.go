@@ -155,7 +155,8 @@ func runLDAPCheck(cmd *cobra.Command, app *App, opts *LDAPCheckOptions) error {
 			if err := app.WriteJSONFailed(out, failure); err != nil {
 				return err
 			}
-			return &apperr.Silent{Code: failure.Kind.ExitCode()}
+			// The document is written; Run adds the human lines on stderr.
+			return failure
 		}
 		return app.WriteJSON(out)
 	}

@@ -90,9 +90,21 @@ func (ca *CA) Issue(t testing.TB, names []string, notBefore, notAfter time.Time)
 // serve for every connection until then.
 func listen(t testing.TB, serve func(net.Conn)) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := serveLoopback(serve)
 	if err != nil {
 		t.Fatalf("listen on loopback: %v", err)
+	}
+	t.Cleanup(stop)
+	return addr
+}
+
+// serveLoopback calls serve for every connection to a new loopback
+// listener; stop closes the listener and every connection and waits for
+// the serve calls to return.
+func serveLoopback(serve func(net.Conn)) (addr string, stop func(), err error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -113,7 +125,7 @@ func listen(t testing.TB, serve func(net.Conn)) string {
 			}()
 		}
 	}()
-	t.Cleanup(func() {
+	stop = func() {
 		l.Close()
 		mu.Lock()
 		for _, c := range conns {
@@ -121,50 +133,22 @@ func listen(t testing.TB, serve func(net.Conn)) string {
 		}
 		mu.Unlock()
 		wg.Wait()
-	})
-	return l.Addr().String()
+	}
+	return l.Addr().String(), stop, nil
 }
 
 // SilentServer accepts connections and never sends a byte.
 func SilentServer(t testing.TB) string {
-	addr, stop, err := SilentListener()
-	if err != nil {
-		t.Fatalf("listen on loopback: %v", err)
-	}
-	t.Cleanup(stop)
-	return addr
+	return listen(t, discard)
 }
 
 // SilentListener is SilentServer for callers without a testing.TB; stop
 // closes the listener and every connection.
 func SilentListener() (addr string, stop func(), err error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	stop = func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	}
-	return l.Addr().String(), stop, nil
+	return serveLoopback(discard)
 }
+
+func discard(c net.Conn) { _, _ = io.Copy(io.Discard, c) }
 
 // TLSProxy terminates TLS with cert and forwards the plain bytes to
 // target, so a real slapd can be reached through a certificate that slapd

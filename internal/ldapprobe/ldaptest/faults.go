@@ -180,7 +180,7 @@ func pipe(a, b net.Conn) {
 
 // ResetMidSearch forwards plain LDAP to target until the client sends a
 // search request with a non-empty base DN (the user search, not the
-// RootDSE read). It answers that request with the first bytes of a result
+// RootDSE read). It replies to that request with the first bytes of a result
 // entry and then resets the connection.
 func ResetMidSearch(t testing.TB, target string) string {
 	return listen(t, func(c net.Conn) {
@@ -221,7 +221,7 @@ func isUserSearch(packet *ber.Packet) bool {
 	return base != ""
 }
 
-// reset writes a few bytes of a search answer and closes the connection
+// reset writes a few bytes of a search result and closes the connection
 // with SO_LINGER 0, which makes the kernel send a TCP RST.
 func reset(c net.Conn) {
 	// Half of a SearchResultEntry: a SEQUENCE header promising more bytes

@@ -16,7 +16,7 @@ import (
 )
 
 // slapd is the package's OpenLDAP server, started once in TestMain on the
-// fixed test ports; slapdErr says why it is missing.
+// fixed test ports. slapdErr is the reason when it did not start.
 var (
 	slapd    *ldaptest.Slapd
 	slapdErr error

@@ -23,9 +23,9 @@ type Rendering struct {
 	// Username is the login name rendered in; when empty, {username} stays
 	// in the templates as it is.
 	Username string `json:"username,omitempty"`
-	// BindName is ldap_bind_format rendered for the user. BindIsDN tells a
-	// DN apart from a user principal name (alice@example.com) or a
-	// down-level name (EXAMPLE\alice), which are not escaped as DNs.
+	// BindName is ldap_bind_format rendered for the user. BindIsDN is false
+	// for a user principal name (alice@example.com) or a down-level name
+	// (EXAMPLE\alice), because those are not escaped as DNs.
 	BindName   string `json:"bind_name"`
 	BindIsDN   bool   `json:"bind_is_dn"`
 	SearchBase string `json:"search_base"`

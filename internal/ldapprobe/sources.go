@@ -30,7 +30,7 @@ const (
 	SourceUnset SourceKind = "unset"
 )
 
-// Source is where one setting's value came from.
+// Source is the place one setting's value came from.
 type Source struct {
 	Kind SourceKind `json:"kind"`
 	// Detail names the flag, variable or file, or describes the default.
@@ -47,9 +47,9 @@ func (s Source) String() string {
 }
 
 // Layer is one source of settings: flags, the environment, a settings file
-// or a manager. Values are keyed by manager key name; a value may be a
-// string, bool, number, a list (for ldap_server) or nil (which the manager
-// treats as an empty string).
+// or a manager. Values are keyed by manager key name. A value may be a
+// string, bool, number, a list (for ldap_server) or nil, which the manager
+// treats as an empty string.
 type Layer struct {
 	Kind SourceKind
 	// Origins names where each key was set inside the layer, such as

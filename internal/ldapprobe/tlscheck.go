@@ -14,11 +14,11 @@ import (
 	"github.com/cfyauth/cfyauth/internal/report"
 )
 
-// ExpiryWarning is how close to its end a certificate's validity makes the
-// tls.expiry check warn.
+// ExpiryWarning is the time before a certificate's end of validity from
+// which the tls.expiry check warns.
 const ExpiryWarning = 30 * 24 * time.Hour
 
-// tlsFacts is what the tls checks need from a finished handshake.
+// tlsFacts are the results of a finished handshake that the tls checks read.
 type tlsFacts struct {
 	state    tls.ConnectionState
 	roots    *x509.CertPool // nil: the system's roots

@@ -13,7 +13,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(withLDAPServer{m}, map[string]func(){
 		"cfyauth": func() {
 			code := cli.Main()
 			// Scripts check the exact exit code with the exitcode command.
@@ -47,9 +47,10 @@ func TestScripts(t *testing.T) {
 			env.Setenv("NO_COLOR", "1")
 			env.Setenv("CFYAUTH_TEST_EXIT_FILE", filepath.Join(env.WorkDir, ".exitcode"))
 			setupStandins(env)
+			setupLDAPScript(env)
 			return nil
 		},
-		Cmds:                scriptCommands(),
+		Cmds:                withLDAPCommands(scriptCommands()),
 		RequireExplicitExec: false,
 	})
 }

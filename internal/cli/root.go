@@ -88,6 +88,7 @@ error, 3 environment not usable, 4 changes pending, 130 interrupted.`,
 		newSandboxCmd(app),
 		newValidateCmd(app, nil),
 		newTestLoginCmd(app, nil),
+		newLDAPCmd(app),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())

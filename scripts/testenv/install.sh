@@ -26,3 +26,4 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # Each server's own script installs it; they are listed here one per line.
+bash "$(dirname "$0")/slapd.sh" install

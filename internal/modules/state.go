@@ -153,7 +153,8 @@ func jsonErrorReason(data []byte, err error) string {
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syntax):
-		line, col := lineCol(data, syntax.Offset)
+		// Offset counts the offending byte itself.
+		line, col := lineCol(data, max(syntax.Offset-1, 0))
 		return fmt.Sprintf("is not valid JSON: %v (line %d, column %d)", syntax, line, col)
 	case errors.As(err, &typeErr):
 		line, col := lineCol(data, typeErr.Offset)

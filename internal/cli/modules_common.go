@@ -275,6 +275,8 @@ func describeModuleChange(ch *modules.Change, m modules.ModuleChange) string {
 	}
 	b.WriteString(m.Action)
 	switch {
+	case m.State != "" && m.Action == modules.ActionUnchanged:
+		fmt.Fprintf(&b, ", %s", m.State)
 	case m.State != "" && string(m.State) != m.Action:
 		fmt.Fprintf(&b, ", %s %s", map[bool]string{true: "then", false: "now"}[ch.DryRun], m.State)
 	case m.State == "" && m.Action == modules.ActionRemoved:

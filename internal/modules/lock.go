@@ -73,7 +73,12 @@ type fileLock struct {
 func acquireLock(ctx context.Context, path string, mode LockMode, timeout time.Duration) (*fileLock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o640)
 	if errors.Is(err, os.ErrPermission) && mode == LockShared {
-		f, err = os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+		// A reader may lack write access; flock works on a read-only file.
+		var rerr error
+		f, rerr = os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+		if rerr == nil {
+			err = nil
+		}
 	}
 	if err != nil {
 		return nil, err

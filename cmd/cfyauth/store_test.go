@@ -111,9 +111,9 @@ type stateDoc struct {
 }
 
 // checkConsistent asserts what must hold after any interrupted run and one
-// more cfyauth run: every listed module is enabled, disabled or built-in,
-// state.json parses, the loaded folder holds only complete files that match
-// an enabled receipt, and no journal entry is pending.
+// more cfyauth run. Every listed module is enabled, disabled or built-in, and
+// state.json parses. The loaded folder contains only complete files that
+// match an enabled receipt, and no journal entry is pending.
 func checkConsistent(t *testing.T, root string, list listDoc) {
 	t.Helper()
 	for _, m := range list.Modules {
@@ -121,6 +121,7 @@ func checkConsistent(t *testing.T, root string, list listDoc) {
 			t.Errorf("module %s is %s", m.Name, m.State)
 		}
 	}
+
 	data, err := os.ReadFile(filepath.Join(root, "var/lib/cfyauth/state.json"))
 	var state stateDoc
 	if err == nil {
@@ -129,6 +130,7 @@ func checkConsistent(t *testing.T, root string, list listDoc) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("state.json: %v\n%s", err, data)
 	}
+
 	loaded := filepath.Join(root, "opt/manager/resources/authenticators")
 	entries, err := os.ReadDir(loaded)
 	if err != nil {
@@ -150,6 +152,7 @@ func checkConsistent(t *testing.T, root string, list listDoc) {
 			t.Errorf("%s (sha256 %x) matches no enabled receipt (%+v)", name, sum[:6], rec)
 		}
 	}
+
 	journal, _ := os.ReadDir(filepath.Join(root, "var/lib/cfyauth/journal"))
 	for _, e := range journal {
 		if strings.HasPrefix(e.Name(), ".") {
@@ -269,7 +272,7 @@ func TestStoreCrashRecovery(t *testing.T) {
 }
 
 // TestStoreConcurrentRuns starts 20 changing runs and 10 readers on one
-// root at once; every one must succeed and the store must end consistent,
+// root at once. Every run must succeed, and the store must end consistent
 // with one journal entry per run that changed something.
 func TestStoreConcurrentRuns(t *testing.T) {
 	bin := cfyauthBinary(t)

@@ -65,12 +65,19 @@ func runList(cmd *cobra.Command, app *App) error {
 	if err != nil {
 		return err
 	}
+
 	if app.JSON() {
 		if res.Modules == nil {
 			res.Modules = []modules.ModuleStatus{}
 		}
 		return app.WriteJSON(listOutput{ListResult: res, Warnings: warnings})
 	}
+	return renderList(app, res)
+}
+
+// renderList prints the modules as a table, then the notes of modules that
+// need attention and the restart-pending verdict.
+func renderList(app *App, res modules.ListResult) error {
 	table := newTable(app.IO.Out)
 	table.Header("NAME", "STATE", "KIND", "SHA256", "VALID", "RESTART")
 	for _, m := range res.Modules {
@@ -86,6 +93,7 @@ func runList(cmd *cobra.Command, app *App) error {
 	if err := table.Render(); err != nil {
 		return fmt.Errorf("render table: %w", err)
 	}
+
 	for _, m := range res.Modules {
 		if m.Note != "" && (m.State != modules.StateBuiltin || app.Global.Verbose > 0) {
 			app.Printf("%s: %s\n", m.Name, m.Note)

@@ -92,6 +92,7 @@ func runRollbackList(cmd *cobra.Command, app *App) error {
 	if err != nil {
 		return err
 	}
+
 	if app.JSON() {
 		if items == nil {
 			items = []modules.EntrySummary{}
@@ -102,6 +103,7 @@ func runRollbackList(cmd *cobra.Command, app *App) error {
 		app.Infof("the journal is empty: cfyauth has made no changes under %s", store.StateDir)
 		return nil
 	}
+
 	table := newTable(app.IO.Out)
 	table.Header("ID", "STARTED", "OP", "MODULES", "USER", "STATUS")
 	for _, it := range items {

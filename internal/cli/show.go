@@ -76,6 +76,7 @@ func renderShow(app *App, res modules.ShowResult) error {
 			fmt.Fprintf(w, "%s:\t%s\n", key, value)
 		}
 	}
+
 	field("name", m.Name)
 	state := string(m.State)
 	if m.Active != nil {
@@ -107,12 +108,14 @@ func renderShow(app *App, res modules.ShowResult) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
+
 	if m.Validation != nil && len(m.Validation.Checks) > 0 {
 		fmt.Fprintln(app.IO.Out)
 		if err := report.RenderTable(app.IO.Out, m.Validation.Checks, app.Global.Verbose > 0); err != nil {
 			return err
 		}
 	}
+
 	if len(res.Versions) > 0 {
 		fmt.Fprintln(app.IO.Out, "\nversions in the store:")
 		for _, v := range res.Versions {
@@ -123,6 +126,7 @@ func renderShow(app *App, res modules.ShowResult) error {
 			fmt.Fprintf(app.IO.Out, "  %s  stored %s%s\n", v.SHA256, formatTime(v.StoredAt), current)
 		}
 	}
+
 	if len(res.History) > 0 {
 		fmt.Fprintln(app.IO.Out, "\nhistory (newest first):")
 		renderHistoryLines(app.IO.Out, res.History)

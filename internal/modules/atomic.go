@@ -36,6 +36,7 @@ func writeFileAtomic(dir, name string, data []byte, meta fileMeta) error {
 	if st, err := os.Lstat(final); err == nil && !st.Mode().IsRegular() {
 		return fmt.Errorf("replace %s: it is not a regular file", final)
 	}
+
 	f, err := os.CreateTemp(dir, tempPrefix+name+"-*"+tempSuffix)
 	if err != nil {
 		return err
@@ -48,6 +49,7 @@ func writeFileAtomic(dir, name string, data []byte, meta fileMeta) error {
 			os.Remove(tmp)
 		}
 	}()
+
 	if _, err := f.Write(data); err != nil {
 		return err
 	}
@@ -65,6 +67,7 @@ func writeFileAtomic(dir, name string, data []byte, meta fileMeta) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
+
 	if err := os.Rename(tmp, final); err != nil {
 		return err
 	}

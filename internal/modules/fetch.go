@@ -54,7 +54,7 @@ func CheckURL(raw string) (*url.URL, error) {
 }
 
 // FetchSource downloads a module over https and checks its bytes against
-// the expected sha256 before anything else sees them.
+// the expected sha256 before returning them.
 func FetchSource(ctx context.Context, raw string, opts FetchOptions) (Source, error) {
 	u, err := CheckURL(raw)
 	if err != nil {
@@ -65,6 +65,7 @@ func FetchSource(ctx context.Context, raw string, opts FetchOptions) (Source, er
 		name = NameFromFile(path.Base(u.Path))
 	}
 	src := Source{Origin: u.Redacted(), Name: name}
+
 	client := opts.Client
 	if client == nil {
 		client, err = httpClient(opts.CACertFile)
@@ -76,6 +77,7 @@ func FetchSource(ctx context.Context, raw string, opts FetchOptions) (Source, er
 	if timeout <= 0 {
 		timeout = 60 * time.Second
 	}
+
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
@@ -92,6 +94,7 @@ func FetchSource(ctx context.Context, raw string, opts FetchOptions) (Source, er
 		return src, apperr.Failed("download_failed", "download of %s failed: HTTP %s", src.Origin, resp.Status).
 			WithHint("check the URL in a browser or with curl")
 	}
+
 	data, err := readBounded(resp.Body)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -100,6 +103,7 @@ func FetchSource(ctx context.Context, raw string, opts FetchOptions) (Source, er
 		return src, apperr.Failed("download_failed", "download of %s failed: %v", src.Origin, err).
 			WithHint("an authenticator module is a single .py file of at most 1 MiB")
 	}
+
 	src.Data = data
 	if err := CheckBytes(&src); err != nil {
 		if src.SHA256 != opts.SHA256 {
@@ -139,7 +143,7 @@ func httpClient(caFile string) (*http.Client, error) {
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, apperr.Usage("invalid_ca_cert", "%s holds no PEM certificate", caFile).
+			return nil, apperr.Usage("invalid_ca_cert", "%s contains no PEM certificate", caFile).
 				WithHint("pass a PEM file with --source-ca-cert")
 		}
 		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
@@ -167,7 +171,7 @@ func downloadError(u *url.URL, err error, timeout time.Duration) error {
 		return err
 	case errors.Is(err, context.DeadlineExceeded):
 		return apperr.Environment("download_timeout", "download of %s did not finish within %s", u.Redacted(), timeout).
-			WithHint("check that the server answers, or raise --timeout")
+			WithHint("check that the server responds, or raise --timeout")
 	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr):
 		return apperr.Failed("tls_verify_failed", "TLS verification of %s failed: %v", u.Host, err).
 			WithHint("pass the CA that signed the server's certificate with --source-ca-cert FILE")

@@ -12,7 +12,7 @@ import (
 	"github.com/cfyauth/cfyauth/internal/manager"
 )
 
-// ModuleState is what cfyauth knows about one module.
+// ModuleState is the state of one module as list reports it.
 type ModuleState string
 
 const (
@@ -22,8 +22,8 @@ const (
 	StateDisabled ModuleState = "disabled"
 	// StateUnmanaged: a file in the loaded folder that cfyauth did not place.
 	StateUnmanaged ModuleState = "unmanaged"
-	// StateModified: managed, but the loaded folder does not hold what the
-	// receipt says (other bytes, or a file while disabled).
+	// StateModified: managed, but the loaded folder does not match the
+	// receipt (other bytes, or a file while disabled).
 	StateModified ModuleState = "modified"
 	// StateMissing: enabled but its file is gone, or its stored copy is gone.
 	StateMissing ModuleState = "missing"
@@ -251,8 +251,8 @@ func (tx *Tx) filePending(info os.FileInfo) string {
 	return PendingNo
 }
 
-// builtinKind tells the premium modules that are authenticators apart from
-// its helpers (auth_base, __init__).
+// builtinKind returns the kind of a premium module that is an
+// authenticator, or "" for its helpers (auth_base, __init__).
 func builtinKind(stem string) string {
 	switch {
 	case strings.Contains(stem, "okta") || strings.Contains(stem, "saml"):

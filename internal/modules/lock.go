@@ -15,8 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// LockMode is how a run holds the state lock: readers share it, writers hold
-// it alone.
+// LockMode selects shared locking (readers) or exclusive locking (writers)
+// of the state folder.
 type LockMode int
 
 const (
@@ -39,7 +39,7 @@ type LockHeldError struct {
 	Path    string
 	Mode    LockMode
 	Waited  time.Duration
-	Holders []int // PIDs holding the lock, when the kernel tells
+	Holders []int // PIDs that hold the lock; empty when /proc/locks lists none
 }
 
 func (e *LockHeldError) Error() string {

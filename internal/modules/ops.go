@@ -71,7 +71,8 @@ const (
 	ActionUnchanged = "unchanged"
 )
 
-// ModuleChange is what an operation did, or would do, to one module.
+// ModuleChange describes the effect of an operation on one module, done or
+// planned.
 type ModuleChange struct {
 	Name   string      `json:"name"`
 	Action string      `json:"action"`
@@ -382,7 +383,7 @@ func (tx *Tx) Rollback(to int, opts ChangeOptions) (*Change, error) {
 			found = found || x == to
 		}
 		if !found {
-			return nil, apperr.Usage("unknown_entry", "no journal entry %d (the journal holds entries %d to %d)", to, ids[0], ids[len(ids)-1]).
+			return nil, apperr.Usage("unknown_entry", "journal entry %d not found (the journal contains entries %d to %d)", to, ids[0], ids[len(ids)-1]).
 				WithHint("run 'cfyauth rollback --list' to see the entries")
 		}
 		id = to
@@ -396,8 +397,8 @@ func (tx *Tx) Rollback(to int, opts ChangeOptions) (*Change, error) {
 
 // Restore makes the module set equal to snap: receipts, and the loaded
 // folder byte for byte with each file's mode and owner. Files placed by hand
-// since the snapshot are left alone; a file that snap would overwrite and
-// that differs from its receipt is a conflict unless Force is set.
+// since the snapshot are left alone. A file that snap would overwrite and
+// that differs from its receipt is a conflict, unless Force is set.
 func (tx *Tx) Restore(snap Snapshot, opts ChangeOptions) (*Change, error) {
 	return tx.restore("restore", snap, 0, opts)
 }
@@ -512,7 +513,7 @@ func (tx *Tx) finishChange(op string, names []string, after Snapshot, mods []Mod
 	return ch, nil
 }
 
-// stateIn tells a module's state in a snapshot, or "" when it has none.
+// stateIn returns a module's state in a snapshot, or "" when it has none.
 func stateIn(snap Snapshot, name string) ModuleState {
 	rec, hasRec := snap.Receipts[name]
 	file, inLoaded := snap.Loaded[name]
@@ -613,6 +614,7 @@ func (tx *Tx) validate(cands []Candidate, opts ChangeOptions) ([]Validation, err
 	if err != nil {
 		return nil, err
 	}
+
 	results := make([]Validation, len(cands))
 	var todo []int
 	for i, c := range cands {
@@ -623,27 +625,11 @@ func (tx *Tx) validate(cands []Candidate, opts ChangeOptions) ([]Validation, err
 		todo = append(todo, i)
 	}
 	if len(todo) > 0 {
-		batch := make([]Candidate, len(todo))
-		for k, i := range todo {
-			batch[k] = cands[i]
-		}
-		out, err := opts.Validator.Validate(tx.ctx, batch)
-		if err != nil {
+		if err := tx.validateUncached(cands, todo, results, interp, opts.Validator); err != nil {
 			return nil, err
 		}
-		if len(out) != len(batch) {
-			return nil, fmt.Errorf("validate modules: got %d results for %d modules", len(out), len(batch))
-		}
-		now := tx.now()
-		for k, i := range todo {
-			results[i] = out[k]
-			tx.state.putValidation(CachedValidation{
-				Name: cands[i].Source.Name, SHA256: cands[i].Source.SHA256, Python: interp.Version, PythonPath: interp.Path,
-				ValidatorVersion: ValidatorVersion, Status: out[k].Status, Checks: out[k].Checks, CheckedAt: now,
-			})
-			tx.cacheDirty = true
-		}
 	}
+
 	var failed []string
 	for _, r := range results {
 		if report.Failed(r.Checks, opts.Strict) {
@@ -659,6 +645,33 @@ func (tx *Tx) validate(cands []Candidate, opts ChangeOptions) ([]Validation, err
 		return results, e.WithHint("fix the module (see the checks above), or go ahead anyway with --skip-validation; receipts record that")
 	}
 	return results, nil
+}
+
+// validateUncached runs the validator on the candidates at the todo indexes,
+// stores each result in results and in the cache.
+func (tx *Tx) validateUncached(cands []Candidate, todo []int, results []Validation, interp Interpreter, v Validator) error {
+	batch := make([]Candidate, len(todo))
+	for k, i := range todo {
+		batch[k] = cands[i]
+	}
+	out, err := v.Validate(tx.ctx, batch)
+	if err != nil {
+		return err
+	}
+	if len(out) != len(batch) {
+		return fmt.Errorf("validate modules: got %d results for %d modules", len(out), len(batch))
+	}
+
+	now := tx.now()
+	for k, i := range todo {
+		results[i] = out[k]
+		tx.state.putValidation(CachedValidation{
+			Name: cands[i].Source.Name, SHA256: cands[i].Source.SHA256, Python: interp.Version, PythonPath: interp.Path,
+			ValidatorVersion: ValidatorVersion, Status: out[k].Status, Checks: out[k].Checks, CheckedAt: now,
+		})
+		tx.cacheDirty = true
+	}
+	return nil
 }
 
 func nameError(err error) *apperr.Error {

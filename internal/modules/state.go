@@ -26,8 +26,8 @@ const maxCachedValidations = 256
 type Receipt struct {
 	Name   string `json:"name"`
 	SHA256 string `json:"sha256"`
-	// Source is where the bytes came from: a path, "stdin", a URL, or
-	// "adopted:<path>" for a file taken under management where it lay.
+	// Source is the origin of the bytes: a path, "stdin", a URL, or
+	// "adopted:<path>" for a file taken under management in place.
 	Source      string    `json:"source"`
 	InstalledAt time.Time `json:"installed_at"`
 	InstalledBy string    `json:"installed_by"`
@@ -132,8 +132,9 @@ func checkReceipt(key string, r *Receipt) error {
 }
 
 // isSafeFileStem reports whether name can be used as "<name>.py" inside one
-// folder: not empty, no path separator, no leading dot, no NUL. Adopted
-// modules may carry names that ValidateName rejects, such as shadowing ones.
+// folder: not empty, no path separator, no leading dot, no NUL. Receipts only
+// need this, because a name valid when installed may fail ValidateName later,
+// for example when the standard-library list grows.
 func isSafeFileStem(name string) bool {
 	return name != "" && !strings.HasPrefix(name, ".") && !strings.ContainsAny(name, "/\x00") && len(name) <= 255-len(".py")
 }

@@ -122,7 +122,7 @@ func (s *Store) blobDir(name string) string {
 	return filepath.Join(s.StateDir, blobsDirName, name)
 }
 
-// BlobPath is where the store keeps one version of a module.
+// BlobPath returns the path of one stored version of a module.
 func (s *Store) BlobPath(name, sha string) string {
 	return filepath.Join(s.blobDir(name), sha+".py")
 }
@@ -264,7 +264,7 @@ func (s *Store) cleanTemps() error {
 }
 
 // fsError turns a file-system error into an environment error whose hint
-// says what to do.
+// names the next step.
 func fsError(action, path string, err error) error {
 	if errors.Is(err, os.ErrPermission) {
 		return apperr.Environment("permission_denied", "cannot %s %s: permission denied", action, path).Wrap(err).

@@ -55,7 +55,7 @@ func (tx *Tx) warnf(format string, args ...any) {
 }
 
 // load reads state.json and scans the loaded folder. A missing state.json
-// with a journal is rebuilt from the newest completed entry, and says so.
+// with a journal is rebuilt from the newest completed entry, with a warning.
 func (tx *Tx) load() error {
 	s := tx.s
 	data, err := os.ReadFile(s.statePath())
@@ -419,6 +419,7 @@ func (tx *Tx) finish(entry *JournalEntry, changes []fileChange, recovering bool)
 		}
 		tx.state.LoadedChanges[c.Name] = now
 	}
+
 	tx.state.Modules = map[string]*Receipt{}
 	for name, r := range entry.After.Receipts {
 		r := r
@@ -432,6 +433,7 @@ func (tx *Tx) finish(entry *JournalEntry, changes []fileChange, recovering bool)
 	if err := tx.writeState(); err != nil {
 		return err
 	}
+
 	entry.Status = EntryDone
 	entry.FinishedAt = &now
 	entry.Recovered = recovering
@@ -485,6 +487,7 @@ func (tx *Tx) applyChange(c fileChange) error {
 		}
 		return tx.s.removeBytecode(c.Name)
 	}
+
 	meta := fileMeta{Mode: os.FileMode(c.To.Mode), UID: c.To.UID, GID: c.To.GID, Chown: true}
 	cur, err := tx.s.statLoaded(c.Name)
 	if err != nil {
@@ -498,6 +501,7 @@ func (tx *Tx) applyChange(c fileChange) error {
 		}
 		return nil
 	}
+
 	data, err := tx.s.readBlob(c.Name, c.To.SHA256)
 	if err != nil {
 		return err

@@ -592,6 +592,22 @@ func TestRestartPendingComparesChangeTimes(t *testing.T) {
 	if res.RestartPending != PendingYes {
 		t.Errorf("after disabling since the restart: %s, want yes", res.RestartPending)
 	}
+
+	// A removed module has no row of its own, but its removal still needs
+	// a restart after later changes to other modules.
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.RecordRestart(time.Now().Add(3 * time.Second)) }); err != nil {
+		t.Fatal(err)
+	}
+	s.Now = func() time.Time { return time.Now().Add(4 * time.Second) }
+	update(t, s, func(tx *Tx) (*Change, error) { return tx.Enable([]string{"kappa_auth"}, skip) })
+	update(t, s, func(tx *Tx) (*Change, error) { return tx.Remove([]string{"kappa_auth"}, skip) })
+	update(t, s, func(tx *Tx) (*Change, error) {
+		return tx.Install(src("other_auth", goodModule), InstallOptions{ChangeOptions: skip})
+	})
+	view()
+	if res.RestartPending != PendingYes {
+		t.Errorf("after removing a module since the restart: %s, want yes", res.RestartPending)
+	}
 }
 
 func TestOktaBuiltinActiveWithCertificate(t *testing.T) {

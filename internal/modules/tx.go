@@ -425,9 +425,13 @@ func (tx *Tx) finish(entry *JournalEntry, changes []fileChange, recovering bool)
 		r := r
 		tx.state.Modules[name] = &r
 	}
-	for name := range tx.state.LoadedChanges {
-		if _, managed := tx.state.Modules[name]; !managed && !entryNames(entry)[name] {
-			delete(tx.state.LoadedChanges, name)
+	// A change from before the last restart no longer makes a restart
+	// pending, so its time can go.
+	if last := tx.state.LastRestart; last != nil {
+		for name, t := range tx.state.LoadedChanges {
+			if !t.After(*last) {
+				delete(tx.state.LoadedChanges, name)
+			}
 		}
 	}
 	if err := tx.writeState(); err != nil {
@@ -445,14 +449,6 @@ func (tx *Tx) finish(entry *JournalEntry, changes []fileChange, recovering bool)
 		return fsError("prune the journal in", j.dir, err)
 	}
 	return tx.scanLoaded()
-}
-
-func entryNames(e *JournalEntry) map[string]bool {
-	names := map[string]bool{}
-	for _, n := range e.Names {
-		names[n] = true
-	}
-	return names
 }
 
 // recoverable reports whether an interrupted change may still be applied to

@@ -81,7 +81,7 @@ func cmdWriteBytes(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: writebytes FILE HEX...")
 	}
 	var data []byte
-	hex := strings.Join(args[1:], "")
+	hex := strings.ReplaceAll(strings.Join(args[1:], ""), " ", "")
 	for i := 0; i+1 < len(hex); i += 2 {
 		var b byte
 		if _, err := fmt.Sscanf(hex[i:i+2], "%02x", &b); err != nil {

@@ -89,6 +89,7 @@ error, 3 environment not usable, 4 changes pending, 130 interrupted.`,
 		newValidateCmd(app, nil),
 		newTestLoginCmd(app, nil),
 		newLDAPCmd(app),
+		newInstallCmd(app, nil), newListCmd(app, nil), newShowCmd(app, nil), newEnableCmd(app, nil), newDisableCmd(app, nil), newRemoveCmd(app, nil), newAdoptCmd(app, nil), newRollbackCmd(app, nil),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())

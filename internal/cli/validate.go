@@ -1,9 +1,6 @@
 package cli
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -210,14 +207,9 @@ func installedModulePath(layout *manager.Layout, name string) (string, error) {
 	if layout == nil {
 		return "", &modules.SourceError{Origin: name, Reason: "no manager layout to look the module up in", Hint: "pass --root, or a file path"}
 	}
-	dir, err := layout.Authenticators()
+	store, err := modules.OpenStore(layout, modules.StoreOptions{})
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, name+".py")
-	if _, err := os.Stat(path); err != nil {
-		return "", &modules.SourceError{Origin: name, Reason: fmt.Sprintf("no installed module of that name (looked for %s)", path),
-			Hint: "run 'cfyauth list' to see the installed modules, or pass a file path"}
-	}
-	return path, nil
+	return modules.InstalledPath(store, name)
 }

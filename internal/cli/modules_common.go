@@ -1,0 +1,315 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/tw"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cfyauth/cfyauth/internal/apperr"
+	"github.com/cfyauth/cfyauth/internal/manager"
+	"github.com/cfyauth/cfyauth/internal/modules"
+	"github.com/cfyauth/cfyauth/internal/report"
+)
+
+// changeFlags are the flags shared by the commands that change modules.
+type changeFlags struct {
+	DryRun         bool
+	Force          bool
+	SkipValidation bool
+}
+
+func (f *changeFlags) addDryRun(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&f.DryRun, "dry-run", false, "show what would change and change nothing; exit 4 when there are changes to make")
+}
+
+func (f *changeFlags) addForce(cmd *cobra.Command, what string) {
+	cmd.Flags().BoolVar(&f.Force, "force", false, what+"; the file's bytes are kept in the store, so 'cfyauth rollback' brings them back")
+}
+
+func (f *changeFlags) addSkipValidation(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&f.SkipValidation, "skip-validation", false, "do not validate the module first (the receipt records this)")
+}
+
+// openStore opens the manager layout under --root and its module store.
+func openStore(app *App) (*modules.Store, error) {
+	layout, err := manager.Open(app.Global.Root)
+	if err != nil {
+		return nil, err
+	}
+	return modules.OpenStore(layout, modules.StoreOptions{LockTimeout: app.Global.LockTimeout})
+}
+
+// pythonValidator validates modules with the manager's Python, found on
+// first use so that commands needing no validation never start Python.
+type pythonValidator struct {
+	cmd    *cobra.Command
+	app    *App
+	layout *manager.Layout
+	python *manager.Python
+}
+
+func (v *pythonValidator) Interpreter(ctx context.Context) (modules.Interpreter, error) {
+	if v.python == nil {
+		py, err := findPython(v.cmd, v.app, v.layout)
+		if err != nil {
+			return modules.Interpreter{}, err
+		}
+		v.python = &py
+	}
+	return modules.Interpreter{Path: v.python.Path, Version: v.python.Version, ValidatorVersion: modules.ValidatorVersion}, nil
+}
+
+func (v *pythonValidator) Validate(ctx context.Context, candidates []modules.Candidate) ([]modules.Validation, error) {
+	if _, err := v.Interpreter(ctx); err != nil {
+		return nil, err
+	}
+	results, _, err := modules.Validate(ctx, candidates, modules.ValidateOptions{Python: v.python.Path})
+	return results, err
+}
+
+// changeOutput is the JSON document of every command that changes modules.
+type changeOutput struct {
+	*modules.Change
+	// RestartNeeded is set when the loaded folder changed, so the REST
+	// service must be restarted to see the change.
+	RestartNeeded bool     `json:"restart_needed"`
+	Next          []string `json:"next,omitempty"`
+	Warnings      []string `json:"warnings,omitempty"`
+}
+
+// namesChangeRunE returns the RunE of a command that changes modules given
+// by name. seam, when set, replaces the run for tests.
+func namesChangeRunE(app *App, names *[]string, flags *changeFlags, seam func() error,
+	op func(tx *modules.Tx, names []string, co modules.ChangeOptions) (*modules.Change, error),
+	confirm func(ch *modules.Change) string) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		*names = args
+		if seam != nil {
+			return seam()
+		}
+		run := &changeRun{cmd: cmd, app: app, flags: *flags, confirm: confirm,
+			op: func(tx *modules.Tx, co modules.ChangeOptions) (*modules.Change, error) {
+				return op(tx, *names, co)
+			}}
+		return run.run()
+	}
+}
+
+// changeRun runs one changing operation on the store and reports it.
+type changeRun struct {
+	cmd   *cobra.Command
+	app   *App
+	flags changeFlags
+	// op performs the change inside the locked session.
+	op func(tx *modules.Tx, opts modules.ChangeOptions) (*modules.Change, error)
+	// next returns the commands to suggest after a successful change.
+	next func(ch *modules.Change) []string
+	// confirm, when set, names the change for a confirmation prompt that
+	// follows a dry-run preview; --yes skips it.
+	confirm func(ch *modules.Change) string
+}
+
+// run takes the exclusive lock (the shared one for --dry-run), applies the
+// operation and renders the result.
+func (r *changeRun) run() error {
+	store, err := openStore(r.app)
+	if err != nil {
+		return err
+	}
+	opts := modules.ChangeOptions{
+		DryRun:         r.flags.DryRun,
+		Force:          r.flags.Force,
+		SkipValidation: r.flags.SkipValidation,
+		Strict:         r.app.Global.Strict,
+		Validator:      &pythonValidator{cmd: r.cmd, app: r.app, layout: store.Layout},
+	}
+	if r.confirm != nil && !opts.DryRun && !r.app.Global.Yes {
+		if err := r.preview(store, opts); err != nil {
+			return err
+		}
+	}
+	ch, warnings, err := r.execute(store, opts)
+	for _, w := range warnings {
+		r.app.Warnf("%s", w)
+	}
+	if err != nil {
+		return r.app.renderChangeError(err, warnings)
+	}
+	if ch.LoadedChanged && !ch.DryRun && store.Owner.Warning != "" {
+		r.app.Warnf("%s", store.Owner.Warning)
+		warnings = append(warnings, store.Owner.Warning)
+	}
+	var next []string
+	if r.next != nil && !ch.DryRun {
+		next = r.next(ch)
+	}
+	return r.app.renderChange(ch, next, warnings)
+}
+
+// preview shows what the change would do and asks for confirmation. Bad
+// names and conflicts are reported here, before any question.
+func (r *changeRun) preview(store *modules.Store, opts modules.ChangeOptions) error {
+	if err := r.app.requireConfirmable(r.cmd.CommandPath()); err != nil {
+		return err
+	}
+	opts.DryRun = true
+	ch, warnings, err := r.execute(store, opts)
+	for _, w := range warnings {
+		r.app.Warnf("%s", w)
+	}
+	if err != nil {
+		return r.app.renderChangeError(err, warnings)
+	}
+	if !ch.Changed {
+		return nil
+	}
+	for _, m := range ch.Modules {
+		fmt.Fprintf(r.app.IO.ErrOut, "  %s\n", describeModuleChange(ch, m))
+	}
+	return r.app.confirm(r.confirm(ch))
+}
+
+func (r *changeRun) execute(store *modules.Store, opts modules.ChangeOptions) (*modules.Change, []string, error) {
+	var ch *modules.Change
+	var warnings []string
+	session := store.Update
+	if opts.DryRun {
+		session = store.View
+	}
+	err := session(r.cmd.Context(), func(tx *modules.Tx) error {
+		warnings = tx.Warnings()
+		var err error
+		ch, err = r.op(tx, opts)
+		return err
+	})
+	return ch, warnings, err
+}
+
+// renderChangeError shows the checks of a failed validation before the
+// error itself, which App.Run prints.
+func (a *App) renderChangeError(err error, warnings []string) error {
+	var failure *modules.ValidationFailure
+	if !errors.As(err, &failure) {
+		return err
+	}
+	e := apperr.As(err)
+	if a.JSON() {
+		payload := map[string]any{"changed": false, "validations": failure.Results}
+		if len(warnings) > 0 {
+			payload["warnings"] = warnings
+		}
+		if werr := a.WriteJSONFailed(payload, e); werr != nil {
+			return werr
+		}
+		a.printError(e)
+		return &apperr.Silent{Code: e.Kind.ExitCode()}
+	}
+	var checks []report.Check
+	for _, r := range failure.Results {
+		checks = append(checks, r.Checks...)
+	}
+	if rerr := report.RenderTable(a.IO.Out, checks, a.Global.Verbose > 0); rerr != nil {
+		return rerr
+	}
+	return err
+}
+
+// renderChange prints what a changing command did: a line per module on
+// stdout, and on stderr the journal entry, a pending restart and the next
+// command. A dry run that found changes exits 4.
+func (a *App) renderChange(ch *modules.Change, next []string, warnings []string) error {
+	restart := ch.LoadedChanged && !ch.DryRun
+	if restart {
+		next = append(next, "cfyauth restart")
+	}
+	if a.JSON() {
+		if err := a.WriteJSON(changeOutput{Change: ch, RestartNeeded: restart, Next: next, Warnings: warnings}); err != nil {
+			return err
+		}
+		if ch.DryRun && ch.Changed {
+			return &apperr.Silent{Code: apperr.ExitPending}
+		}
+		return nil
+	}
+	for _, m := range ch.Modules {
+		a.Printf("%s\n", describeModuleChange(ch, m))
+	}
+	switch {
+	case ch.DryRun && ch.Changed:
+		a.Infof("dry run: nothing was changed; run the command without --dry-run to make these changes")
+		return &apperr.Silent{Code: apperr.ExitPending}
+	case ch.DryRun:
+		a.Infof("dry run: nothing to change")
+		return nil
+	case !ch.Changed:
+		a.Infof("nothing changed")
+	default:
+		a.Infof("recorded as journal entry %d; undo it with 'cfyauth rollback'", ch.JournalID)
+	}
+	if restart {
+		a.Infof("restart pending: the REST service loads modules only at start; run 'cfyauth restart'")
+	}
+	for _, n := range next {
+		if n != "cfyauth restart" {
+			a.Infof("next: %s", n)
+		}
+	}
+	return nil
+}
+
+// describeModuleChange renders one module's change as a line such as
+// "my_auth: installed, now disabled (sha256 1a2b3c4d5e6f)".
+func describeModuleChange(ch *modules.Change, m modules.ModuleChange) string {
+	var b strings.Builder
+	b.WriteString(m.Name)
+	b.WriteString(": ")
+	if ch.DryRun && m.Action != modules.ActionUnchanged {
+		b.WriteString("would be ")
+	}
+	b.WriteString(m.Action)
+	switch {
+	case m.State != "" && m.Action == modules.ActionUnchanged:
+		fmt.Fprintf(&b, ", %s", m.State)
+	case m.State != "" && string(m.State) != m.Action:
+		fmt.Fprintf(&b, ", %s %s", map[bool]string{true: "then", false: "now"}[ch.DryRun], m.State)
+	case m.State == "" && m.Action == modules.ActionRemoved:
+		b.WriteString(", no longer managed")
+	}
+	if m.SHA256 != "" {
+		fmt.Fprintf(&b, " (sha256 %s)", shortHash(m.SHA256))
+	}
+	if m.Detail != "" {
+		fmt.Fprintf(&b, "; %s", m.Detail)
+	}
+	return b.String()
+}
+
+// newTable returns a table writer that prints headers as given.
+func newTable(w io.Writer) *tablewriter.Table {
+	return tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off))
+}
+
+func shortHash(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+// changedNames lists the modules a change touches.
+func changedNames(ch *modules.Change) []string {
+	var names []string
+	for _, m := range ch.Modules {
+		if m.Action != modules.ActionUnchanged {
+			names = append(names, m.Name)
+		}
+	}
+	return names
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -407,8 +408,9 @@ func (r *gateRun) scanLog(ctx context.Context) bool {
 	case len(named) > 0:
 		tb := named[0]
 		c.Status = report.Fail
-		c.Summary = fmt.Sprintf("the REST log has a traceback naming enabled module %s since the restart (%s line %d: %s), so the module failed to load and its users cannot log in",
-			strings.Join(tb.Modules, ", "), tb.File, tb.Line, tb.Exception)
+		c.Summary = fmt.Sprintf("module %s failed to load, so its users cannot log in: traceback in %s line %d since the restart: %s",
+			strings.Join(tb.Modules, ", "), filepath.Base(tb.File), tb.Line, tb.Exception)
+		c.AddEvidence("file", tb.File)
 		c.Hint = "fix the module or disable it with 'cfyauth disable " + tb.Modules[0] + "', then restart"
 		c.AddEvidence("tracebacks", len(all))
 		r.result.LogTail = &LogTail{Source: tb.File, Lines: lastLines([]byte(tb.Text), r.opts.TailLines)}
@@ -482,7 +484,9 @@ func (r *gateRun) compareIdP(ctx context.Context) bool {
 	return r.addCheck(ctx, PhaseIdP, c)
 }
 
-// diffNames returns the names only in before and only in after, sorted.
+// diffNames returns the authenticators only in before and only in after,
+// sorted. "local" is what /idp lists when no external authenticator is
+// loaded, so it is not an authenticator to lose or gain.
 func diffNames(before, after []string) (lost, added []string) {
 	inAfter := map[string]bool{}
 	for _, n := range after {
@@ -491,12 +495,12 @@ func diffNames(before, after []string) (lost, added []string) {
 	inBefore := map[string]bool{}
 	for _, n := range before {
 		inBefore[n] = true
-		if !inAfter[n] {
+		if !inAfter[n] && n != "local" {
 			lost = append(lost, n)
 		}
 	}
 	for _, n := range after {
-		if !inBefore[n] {
+		if !inBefore[n] && n != "local" {
 			added = append(added, n)
 		}
 	}
@@ -561,8 +565,17 @@ func formatTime(t time.Time) string {
 	return t.Format(time.RFC3339Nano)
 }
 
+// roundDuration rounds to tenths of a second for messages.
 func roundDuration(d time.Duration) time.Duration {
 	return d.Round(100 * time.Millisecond)
+}
+
+// humanTime formats a time for a summary line, to the second.
+func humanTime(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.Local().Format("2006-01-02 15:04:05 MST")
 }
 
 func orNone(s string) string {

@@ -19,6 +19,8 @@ func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 		"mode": cmdMode,
 		// writebytes FILE HEX: write raw bytes (for binary and non-UTF-8 input).
 		"writebytes": cmdWriteBytes,
+		// sdunit: units of the test systemd (see systemd_test.go).
+		"sdunit": cmdSDUnit,
 	}
 }
 

@@ -37,7 +37,7 @@ func TestScripts(t *testing.T) {
 			// Scripts run as a user would, with PATH for python3.
 			env.Setenv("PATH", os.Getenv("PATH"))
 			env.Setenv("NO_COLOR", "1")
-			return nil
+			return setupSystemd(env)
 		},
 		Cmds:                scriptCommands(),
 		RequireExplicitExec: false,

@@ -119,6 +119,9 @@ func runRestart(ctx context.Context, app *App, opts *RestartOptions) error {
 	if err != nil {
 		return err
 	}
+	if _, _, err := restart.ResolveKind(restart.ConnectOptions{Kind: opts.ServiceManager}); err != nil {
+		return err
+	}
 	layout, err := manager.Open(app.Global.Root)
 	if err != nil {
 		return err

@@ -56,6 +56,9 @@ func runStatus(ctx context.Context, app *App, opts *StatusOptions) error {
 	if err != nil {
 		return err
 	}
+	if _, _, err := restart.ResolveKind(restart.ConnectOptions{Kind: opts.ServiceManager}); err != nil {
+		return err
+	}
 	layout, err := manager.Open(app.Global.Root)
 	if err != nil {
 		return err

@@ -41,6 +41,9 @@ func ResolveKind(o ConnectOptions) (kind, reason string, err error) {
 		if o.Release.ServiceManager == KindSupervisord {
 			return KindSupervisord, "the manager's files say supervisord runs the REST service", nil
 		}
+		if o.Release.Era == "7.0" {
+			return KindSupervisord, "Cloudify 7.0 runs the REST service under supervisord only", nil
+		}
 		if o.Release.ServiceManager == KindSystemd {
 			return KindSystemd, "the manager's installer settings say service_management: systemd", nil
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,22 +100,10 @@ func newStandin(t *testing.T, unit string, port int, st restarttest.Standin, mod
 	}
 	t.Cleanup(func() { _, _ = sd.StopUnit(unit) })
 	f := &standinFixture{sd: sd, unit: unit, layout: layout, url: fmt.Sprintf("http://127.0.0.1:%d/api/v3.1/ok", port)}
-	waitListening(t, port)
-	return f
-}
-
-// waitListening waits until the stand-in accepts connections, so that the
-// state before a restart is that of a serving service.
-func waitListening(t *testing.T, port int) {
-	t.Helper()
-	for i := 0; i < 100; i++ {
-		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := restarttest.WaitListening(port); err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("the stand-in did not listen on 127.0.0.1:%d within 5 s", port)
+	return f
 }
 
 func writeModule(t *testing.T, layout *manager.Layout, name, src string) {

@@ -239,6 +239,20 @@ func PortFree(port int) bool {
 	return true
 }
 
+// WaitListening waits up to 5 s until something accepts connections on
+// 127.0.0.1:port, such as a stand-in that was just started.
+func WaitListening(port int) error {
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	for i := 0; i < 100; i++ {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("nothing listens on %s after 5 s", addr)
+}
+
 // RepoRoot returns the repository root, from this file's location.
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)

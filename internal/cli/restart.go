@@ -70,14 +70,14 @@ load. So after the job restart checks, in order:
   running   the service is active and running
   settle    it keeps the same main process, with no restarts by systemd,
             for --settle
-  rest      GET /api/v3.1/ok answers 200 (before Cloudify 6.0,
-            /api/v3.1/status answering at all counts)
+  rest      GET /api/v3.1/ok returns 200 (before Cloudify 6.0, any
+            response from /api/v3.1/status counts)
   log       the REST log written since the restart has no traceback that
             names an enabled module
   idp       /api/v3.1/idp lists every authenticator it listed before
             (needs an admin login; Cloudify 6.3 and later)
 
---timeout bounds everything from the restart request to the REST answer.
+--timeout bounds everything from the restart request to the REST response.
 On failure restart names the failed phase and shows the last 20 lines of the
 service's output: from the journal, else from the REST log files.
 
@@ -97,7 +97,7 @@ failed, 2 usage error, 3 no bus, no such unit, or permission denied.`,
 	}
 	addServiceFlags(cmd, &opts.Units, &opts.HealthURL, &opts.ServiceManager, &opts.AdminPasswordFile)
 	cmd.Flags().DurationVar(&opts.Settle, "settle", restart.DefaultSettle, "how long the service must keep running with no further restarts")
-	cmd.Flags().DurationVar(&opts.Timeout, "timeout", restart.DefaultTimeout, "longest wait from the restart request until the REST API answers, settle window included")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", restart.DefaultTimeout, "longest wait from the restart request until the REST API returns 200, settle window included")
 	cmd.Flags().BoolVar(&opts.NoWait, "no-wait", false, "return as soon as the restart job is queued, without the health checks")
 	return cmd
 }
@@ -291,7 +291,7 @@ func unitNames(units []string) ([]string, error) {
 }
 
 // defaultHealthURL is gunicorn's own address on the manager host, which
-// answers without nginx, TLS or rate limits.
+// responds without nginx, TLS or rate limits.
 const defaultHealthURL = "http://127.0.0.1:8100/api/v3.1/ok"
 
 // resolveHealthURL returns the REST health URL: --health-url, else

@@ -28,7 +28,7 @@ func newStatusCmd(app *App, runF func(*StatusOptions) error) *cobra.Command {
 the authenticators folder and whether they drifted from what cfyauth
 installed, whether a restart is pending (a module changed after the REST
 service's start time, read from the service manager), the state of each
-service, whether the REST API answers, and which authenticators it has
+service, whether the REST API responds, and which authenticators it has
 loaded (Cloudify 6.3 and later, with an admin login).
 
 status only reads. Problems it finds are failed checks, also when the bus or

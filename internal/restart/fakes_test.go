@@ -29,8 +29,8 @@ func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 }
 
 // fakeUnit is a service as a fake systemd reports it. Its behaviour after a
-// restart is scripted by afterRestart, which sees how long ago the restart
-// was on the fake clock.
+// restart is scripted by afterRestart, which receives the time since the
+// restart on the fake clock.
 type fakeUnit struct {
 	active, sub string
 	pid         uint32
@@ -162,11 +162,11 @@ func flapEvery(period time.Duration) func(*fakeUnit, time.Duration) {
 	}
 }
 
-// fakeHTTP answers health requests from a script keyed by path.
+// fakeHTTP returns responses to health requests from a script keyed by path.
 type fakeHTTP struct {
 	mu      sync.Mutex
 	clock   *fakeClock
-	answers func(path string, since time.Duration, creds *Credentials) (HTTPResponse, error)
+	respond func(path string, since time.Duration, creds *Credentials) (HTTPResponse, error)
 	start   time.Time
 	calls   []string
 }
@@ -176,5 +176,5 @@ func (h *fakeHTTP) Get(ctx context.Context, url string, creds *Credentials) (HTT
 	defer h.mu.Unlock()
 	path := url[len(baseURL(url)):]
 	h.calls = append(h.calls, path)
-	return h.answers(path, h.clock.Now().Sub(h.start), creds)
+	return h.respond(path, h.clock.Now().Sub(h.start), creds)
 }

@@ -17,7 +17,7 @@ const (
 	PhaseProcess Phase = "process" // a new main process replaced the old one
 	PhaseRunning Phase = "running" // the service is active and running
 	PhaseSettle  Phase = "settle"  // it stays so through the settle window
-	PhaseREST    Phase = "rest"    // the REST API answers its health endpoint
+	PhaseREST    Phase = "rest"    // the REST API responds on its health endpoint
 	PhaseLog     Phase = "log"     // the REST log holds no traceback naming an enabled module
 	PhaseIdP     Phase = "idp"     // /api/v3.1/idp lists what it listed before
 )
@@ -35,7 +35,7 @@ func (p Phase) Describe() string {
 	case PhaseSettle:
 		return "watching the service through the settle window"
 	case PhaseREST:
-		return "waiting for the REST API to answer"
+		return "waiting for the REST API to respond"
 	case PhaseLog:
 		return "reading the REST log"
 	case PhaseIdP:
@@ -61,10 +61,10 @@ type GateOptions struct {
 	// restart count once they run.
 	Settle time.Duration
 	// Timeout bounds everything from the restart request until the REST API
-	// answers, the settle window included.
+	// responds, the settle window included.
 	Timeout time.Duration
 	// HealthURL is the REST health endpoint, normally .../api/v3.1/ok. When
-	// it answers 404, /api/v3.1/status next to it is used, where any answer
+	// it returns 404, /api/v3.1/status next to it is used, where any response
 	// counts (Cloudify before 6.0).
 	HealthURL string
 	// Credentials log in for /api/v3.1/idp; nil skips that comparison.
@@ -97,11 +97,11 @@ type Gate struct {
 type Baseline struct {
 	TakenAt  time.Time
 	Services []ServiceStatus
-	// IdP is what /api/v3.1/idp listed; IdPFound is false when the endpoint
-	// was not asked, does not exist, or did not answer.
+	// IdP lists the authenticators /api/v3.1/idp returned. IdPFound is false
+	// when the endpoint was not requested, does not exist, or did not respond.
 	IdP      []string
 	IdPFound bool
-	// IdPError says why /api/v3.1/idp could not be read, if it was asked.
+	// IdPError is the reason /api/v3.1/idp could not be read, if it was requested.
 	IdPError string
 
 	offsets map[string]int64
@@ -112,7 +112,7 @@ type Result struct {
 	Healthy bool
 	// FailedPhase is the first phase that failed; empty when healthy.
 	FailedPhase Phase
-	// Failure says in one sentence what went wrong.
+	// Failure describes in one sentence what went wrong.
 	Failure string
 	// Hint is the next thing for the operator to do.
 	Hint   string
@@ -184,10 +184,10 @@ func (g *Gate) Before(ctx context.Context) (*Baseline, error) {
 }
 
 // Restart records the baseline, restarts each service in order, waits for
-// each job, and runs the health gate. It returns an error, with nothing
-// restarted, when the services cannot be read or the restart cannot be
-// requested (no such unit, permission denied, no bus); every later problem
-// is a failed Result.
+// each job, and runs the health gate. When the services cannot be read or
+// the restart cannot be requested (no such unit, permission denied, no bus),
+// it returns an error and nothing was restarted. Every later problem is a
+// failed Result.
 func (g *Gate) Restart(ctx context.Context) (*Result, error) {
 	o := g.options()
 	b, err := g.Before(ctx)
@@ -211,7 +211,7 @@ func (g *Gate) Restart(ctx context.Context) (*Result, error) {
 		case err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 			c.Status = report.Fail
 			c.Summary = fmt.Sprintf("the restart job of %s did not finish within %s", job.Service, o.Timeout)
-			c.Hint = "raise --timeout if the service is slow to stop or start, or read its output below"
+			c.Hint = "raise --timeout if the service is slow to stop or start, or read its last output, shown with this failure"
 		case err != nil:
 			// Before read every service, so an error here is about the
 			// request itself (permission denied, bus gone), normally on
@@ -219,7 +219,7 @@ func (g *Gate) Restart(ctx context.Context) (*Result, error) {
 			return nil, err
 		case job.Result != JobResultDone:
 			c.Status, c.Summary = report.Fail, job.Summary
-			c.Hint = "read the service's output below"
+			c.Hint = "read the service's last output, shown with this failure"
 		default:
 			c.Status, c.Summary = report.Pass, job.Summary
 		}

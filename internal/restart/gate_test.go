@@ -21,7 +21,7 @@ import (
 
 const fakeUnitName = "cloudify-restservice.service"
 
-// okAlways answers /ok with 200 and every other path with 404.
+// okAlways returns 200 for /ok and 404 for every other path.
 func okAlways(path string, _ time.Duration, _ *Credentials) (HTTPResponse, error) {
 	if path == okPath {
 		return HTTPResponse{StatusCode: 200, Body: []byte(`"OK"`)}, nil
@@ -44,7 +44,7 @@ func newFakeEnv(t *testing.T) *fakeEnv {
 	clock := newFakeClock()
 	bus := newFakeBus(clock)
 	unit := bus.addRunning(fakeUnitName)
-	http := &fakeHTTP{clock: clock, answers: okAlways, start: clock.Now()}
+	http := &fakeHTTP{clock: clock, respond: okAlways, start: clock.Now()}
 	gate := &Gate{
 		Manager: NewSystemd(bus, nil, ""),
 		HTTP:    http,
@@ -216,7 +216,7 @@ func TestGateFlappingRestarts(t *testing.T) {
 func TestGateRESTRecoversAfterFiveSeconds(t *testing.T) {
 	e := newFakeEnv(t)
 	e.gate.Options.Settle = 0
-	e.http.answers = func(path string, since time.Duration, _ *Credentials) (HTTPResponse, error) {
+	e.http.respond = func(path string, since time.Duration, _ *Credentials) (HTTPResponse, error) {
 		if since < 5*time.Second {
 			return HTTPResponse{StatusCode: 500, Body: []byte(`"FAIL"`)}, nil
 		}
@@ -227,28 +227,28 @@ func TestGateRESTRecoversAfterFiveSeconds(t *testing.T) {
 		t.Fatalf("failed in %s: %s", res.FailedPhase, res.Failure)
 	}
 	if res.Elapsed < 5*time.Second {
-		t.Errorf("healthy after %s, before /ok answered 200", res.Elapsed)
+		t.Errorf("healthy after %s, before /ok returned 200", res.Elapsed)
 	}
 }
 
 func TestGateRESTTimeout(t *testing.T) {
 	e := newFakeEnv(t)
 	e.gate.Options.Timeout = 10 * time.Second
-	e.http.answers = func(string, time.Duration, *Credentials) (HTTPResponse, error) {
+	e.http.respond = func(string, time.Duration, *Credentials) (HTTPResponse, error) {
 		return HTTPResponse{StatusCode: 500, Body: []byte(`"FAIL"`)}, nil
 	}
 	res := e.restart(t)
 	if res.Healthy || res.FailedPhase != PhaseREST {
 		t.Fatalf("healthy=%v phase=%q, want the rest phase to fail", res.Healthy, res.FailedPhase)
 	}
-	if !strings.Contains(res.Failure, `within 10s (last answer: HTTP 500 "FAIL")`) {
-		t.Errorf("failure %q does not give the timeout and the last answer", res.Failure)
+	if !strings.Contains(res.Failure, `within 10s (last response: HTTP 500 "FAIL")`) {
+		t.Errorf("failure %q does not give the timeout and the last response", res.Failure)
 	}
 }
 
 func TestGateLegacyStatusEndpoint(t *testing.T) {
 	e := newFakeEnv(t)
-	e.http.answers = func(path string, _ time.Duration, _ *Credentials) (HTTPResponse, error) {
+	e.http.respond = func(path string, _ time.Duration, _ *Credentials) (HTTPResponse, error) {
 		if path == statusPath {
 			return HTTPResponse{StatusCode: 401}, nil
 		}
@@ -259,7 +259,7 @@ func TestGateLegacyStatusEndpoint(t *testing.T) {
 		t.Fatalf("failed in %s: %s", res.FailedPhase, res.Failure)
 	}
 	c := findCheck(t, res, "rest")
-	if !strings.Contains(c.Summary, "/api/v3.1/status answered HTTP 401") || !strings.Contains(c.Summary, "before Cloudify 6.0") {
+	if !strings.Contains(c.Summary, "/api/v3.1/status returned HTTP 401") || !strings.Contains(c.Summary, "before Cloudify 6.0") {
 		t.Errorf("rest summary %q does not explain the /status fallback", c.Summary)
 	}
 }
@@ -268,7 +268,7 @@ func TestGateServiceDiesWhileWaitingForREST(t *testing.T) {
 	e := newFakeEnv(t)
 	e.gate.Options.Settle = time.Second
 	e.unit.afterRestart = crashAfter(4 * time.Second)
-	e.http.answers = func(string, time.Duration, *Credentials) (HTTPResponse, error) {
+	e.http.respond = func(string, time.Duration, *Credentials) (HTTPResponse, error) {
 		return HTTPResponse{}, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 	}
 	res := e.restart(t)
@@ -296,7 +296,7 @@ func TestGateIdPComparison(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newFakeEnv(t)
 			e.gate.Options.Credentials = creds
-			e.http.answers = func(path string, since time.Duration, c *Credentials) (HTTPResponse, error) {
+			e.http.respond = func(path string, since time.Duration, c *Credentials) (HTTPResponse, error) {
 				if path != idpPath {
 					return okAlways(path, since, c)
 				}

@@ -22,7 +22,7 @@ type HTTPGetter interface {
 	Get(ctx context.Context, url string, creds *Credentials) (HTTPResponse, error)
 }
 
-// HTTPResponse is what the health gate reads of an answer.
+// HTTPResponse is the part of a response that the health gate reads.
 type HTTPResponse struct {
 	StatusCode int
 	Body       []byte
@@ -36,7 +36,8 @@ type Credentials struct {
 	Tenant   string
 }
 
-// maxBody bounds what is read of an answer; health answers are a few bytes.
+// maxBody bounds how much of a response body is read, because health
+// responses are a few bytes.
 const maxBody = 64 << 10
 
 // HTTPClient is the default HTTPGetter: net/http with TLS verified against
@@ -60,14 +61,14 @@ func NewHTTPClient(caFile string) (*HTTPClient, error) {
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, apperr.Usage("invalid_ca_cert", "--ca-cert %s holds no PEM certificate", caFile).
+			return nil, apperr.Usage("invalid_ca_cert", "--ca-cert %s contains no PEM certificate", caFile).
 				WithHint("pass a PEM file that starts with -----BEGIN CERTIFICATE-----")
 		}
 		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	return &HTTPClient{client: &http.Client{
 		Transport: transport,
-		// A health endpoint that redirects is not answering as the REST service.
+		// A health endpoint that redirects is not the REST service responding.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}, nil
 }
@@ -91,7 +92,7 @@ func (c *HTTPClient) Get(ctx context.Context, url string, creds *Credentials) (H
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return HTTPResponse{StatusCode: resp.StatusCode}, fmt.Errorf("read answer: %w", err)
+		return HTTPResponse{StatusCode: resp.StatusCode}, fmt.Errorf("read response: %w", err)
 	}
 	return HTTPResponse{StatusCode: resp.StatusCode, Body: body}, nil
 }
@@ -100,7 +101,7 @@ func (c *HTTPClient) Get(ctx context.Context, url string, creds *Credentials) (H
 const okPath = "/api/v3.1/ok"
 
 // statusPath is the health endpoint before 6.0, which needs a login; any
-// HTTP answer from it proves the REST service is serving.
+// HTTP response from it proves the REST service is serving.
 const statusPath = "/api/v3.1/status"
 
 // idpPath lists the loaded authenticators (Cloudify 6.3 and later).
@@ -123,7 +124,7 @@ func baseURL(healthURL string) string {
 }
 
 // probeTimeout bounds one health request, so a service that accepts and
-// never answers does not use up the whole gate.
+// never responds does not use up the whole gate.
 const probeTimeout = 5 * time.Second
 
 // readIdP asks /api/v3.1/idp which authenticators the REST service loaded.
@@ -141,7 +142,7 @@ func readIdP(ctx context.Context, http HTTPGetter, base string, creds *Credentia
 	case resp.StatusCode == 401 || resp.StatusCode == 403:
 		return nil, true, errUnauthorized
 	case resp.StatusCode != 200:
-		return nil, true, fmt.Errorf("%s answered HTTP %d", idpPath, resp.StatusCode)
+		return nil, true, fmt.Errorf("%s returned HTTP %d", idpPath, resp.StatusCode)
 	}
 	var value string
 	if err := json.Unmarshal(resp.Body, &value); err != nil {

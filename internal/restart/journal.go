@@ -25,7 +25,7 @@ type Journal struct {
 
 // HostJournal returns the journal reader for a root: the host's journal for
 // "/", the root's own var/log/journal when it has one, and nil otherwise,
-// because the host's journal says nothing about a sandbox's services.
+// because the host's journal contains nothing about a sandbox's services.
 func HostJournal(root string) *Journal {
 	if root == "" || root == "/" {
 		return &Journal{}

@@ -156,10 +156,11 @@ func namedModules(tb Traceback, modules []string) []string {
 }
 
 // EnabledModules lists the modules the REST service loads from the
-// authenticators folder: the *.py files in it, by module name.
+// authenticators folder: the *.py files in it, by module name, whether
+// cfyauth placed them or not.
 //
-// TODO: take the enabled set from the module store once it exists, so a
-// file placed by hand is told apart from a managed one.
+// NOTE: the manager's loader is not public, so whether it also imports
+// packages (folders with __init__.py) is unknown; only *.py files are listed.
 func EnabledModules(layout *manager.Layout) ([]string, error) {
 	dir, err := layout.Authenticators()
 	if err != nil {

@@ -1,9 +1,10 @@
 // Package restart restarts the manager's REST service through its service
-// manager (systemd over D-Bus; supervisord over XML-RPC is the second
-// backend) and decides with a health gate whether it really came back.
+// manager and decides with a health gate whether it really came back.
+// systemd is driven over D-Bus. supervisord, driven over XML-RPC, is the
+// second backend.
 //
 // The package never prints. The service manager, the HTTP client and the
-// clock are small interfaces, so tests run against a real systemd and use
+// clock are small interfaces. So tests run against a real systemd, and use
 // narrow fakes only for faults a real server cannot produce on demand.
 package restart
 
@@ -23,9 +24,9 @@ type ServiceManager interface {
 	Name() string
 	// Status reads the service's current state.
 	Status(ctx context.Context, service string) (ServiceStatus, error)
-	// Restart queues a restart of the service. With wait set it returns when
-	// the service manager has finished the job, with the job's result;
-	// otherwise it returns as soon as the job is queued.
+	// Restart queues a restart of the service. With wait set it returns the
+	// job's result when the service manager has finished the job. Otherwise
+	// it returns as soon as the job is queued.
 	Restart(ctx context.Context, service string, wait bool) (Job, error)
 	// LogTail returns up to n lines of the service's own output written
 	// since the given time, from the service manager's log (the journal for
@@ -77,7 +78,7 @@ type Job struct {
 	// Result is set when the caller waited: done, failed, timeout,
 	// canceled, dependency or skipped.
 	Result string `json:"job_result,omitempty"`
-	// Summary says in a plain sentence what the result means.
+	// Summary is the result as a plain sentence.
 	Summary string `json:"summary,omitempty"`
 	// QueuedAt is when the restart was requested.
 	QueuedAt time.Time `json:"queued_at"`

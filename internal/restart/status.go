@@ -42,10 +42,10 @@ type ModuleFile struct {
 	ModifiedAt time.Time `json:"modified_at"`
 }
 
-// RESTState is what the REST health endpoint answered.
+// RESTState is the REST health endpoint's response.
 type RESTState struct {
 	URL        string `json:"url,omitempty"`
-	Answering  bool   `json:"answering"`
+	Responding bool   `json:"responding"`
 	StatusCode int    `json:"status_code,omitempty"`
 	Error      string `json:"error,omitempty"`
 }
@@ -60,7 +60,8 @@ type StatusReport struct {
 	// RestartPending is nil when it could not be decided.
 	RestartPending *bool     `json:"restart_pending"`
 	REST           RESTState `json:"rest"`
-	// LoadedAuthenticators is what /api/v3.1/idp lists; nil when unknown.
+	// LoadedAuthenticators are the names /api/v3.1/idp returns, or nil when
+	// they are unknown.
 	LoadedAuthenticators []string       `json:"loaded_authenticators"`
 	Checks               []report.Check `json:"checks"`
 	Warnings             []string       `json:"warnings"`
@@ -266,8 +267,8 @@ func (r *StatusReport) pendingCheck(started, folderTime time.Time) report.Check 
 	return c
 }
 
-// inspectREST asks the health endpoint once and, with credentials, which
-// authenticators are loaded.
+// inspectREST requests the health endpoint once and, with credentials, the
+// list of loaded authenticators.
 func (r *StatusReport) inspectREST(ctx context.Context, o StatusOptions, clock Clock) {
 	if o.HealthURL == "" || o.HTTP == nil {
 		r.Checks = append(r.Checks,
@@ -295,12 +296,12 @@ func (r *StatusReport) inspectREST(ctx context.Context, o StatusOptions, clock C
 		c.Status, c.Summary = report.Fail, fmt.Sprintf("GET %s: %s", url, r.REST.Error)
 		c.Hint = "check that the REST service runs ('cfyauth restart'), and the URL (--health-url or --manager-url)"
 	case legacy || resp.StatusCode == 200:
-		r.REST.Answering, r.REST.StatusCode = true, resp.StatusCode
-		c.Status, c.Summary = report.Pass, fmt.Sprintf("GET %s answered HTTP %d", url, resp.StatusCode)
+		r.REST.Responding, r.REST.StatusCode = true, resp.StatusCode
+		c.Status, c.Summary = report.Pass, fmt.Sprintf("GET %s returned HTTP %d", url, resp.StatusCode)
 	default:
 		r.REST.StatusCode = resp.StatusCode
 		r.REST.Error = fmt.Sprintf("HTTP %d %s", resp.StatusCode, snippet(resp.Body))
-		c.Status, c.Summary = report.Fail, fmt.Sprintf("GET %s answered %s", url, r.REST.Error)
+		c.Status, c.Summary = report.Fail, fmt.Sprintf("GET %s returned %s", url, r.REST.Error)
 		c.Hint = "the REST service runs but reports a problem; read /var/log/cloudify/rest/cloudify-rest-service.log"
 	}
 	r.Checks = append(r.Checks, c)

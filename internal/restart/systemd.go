@@ -163,8 +163,8 @@ func (s *Systemd) Restart(ctx context.Context, service string, wait bool) (Job, 
 		job.Summary = fmt.Sprintf("systemd queued a restart of %s (job %d)", unit, job.ID)
 		return job, nil
 	}
-	// go-systemd sends the result from its signal loop while holding a
-	// lock; a channel with room for the one result means that send never
+	// go-systemd sends the result from its signal loop while it holds a
+	// lock. The channel has room for that one result, so the send never
 	// blocks, even when this function stops waiting first.
 	results := make(chan string, 1)
 	job.ID, err = s.bus.RestartUnitContext(ctx, unit, "replace", results)
@@ -192,7 +192,7 @@ func (s *Systemd) LogTail(ctx context.Context, service string, since time.Time, 
 	return s.journal.Tail(ctx, unit, since, n)
 }
 
-// JobResultSentence says in plain words what a systemd job result means.
+// JobResultSentence describes a systemd job result in plain words.
 func JobResultSentence(unit, result string) string {
 	switch result {
 	case "done":
@@ -225,7 +225,7 @@ const (
 	systemdJobTypeInvalid = "org.freedesktop.systemd1.JobTypeNotApplicable"
 )
 
-// callError turns a failed systemd method call into an error that says
+// callError turns a failed systemd method call into an error that names
 // what to do.
 func (s *Systemd) callError(unit, action string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {

@@ -311,7 +311,7 @@ func TestRestartWaitsForSlowREST(t *testing.T) {
 		}
 	}
 	if attempts < 2 {
-		t.Errorf("REST answered after %d attempt(s); the stand-in answers 500 for 5 s first", attempts)
+		t.Errorf("REST returned 200 after %d attempt(s); the stand-in returns 500 for 5 s first", attempts)
 	}
 }
 
@@ -328,7 +328,7 @@ func TestRestartRESTNeverReady(t *testing.T) {
 		t.Fatalf("healthy=%v phase=%q (%s), want the rest phase to fail", res.Healthy, res.FailedPhase, res.Failure)
 	}
 	if !strings.Contains(res.Failure, "HTTP 500") {
-		t.Errorf("failure %q does not give the last answer", res.Failure)
+		t.Errorf("failure %q does not give the last response", res.Failure)
 	}
 	if res.LogTail == nil || !strings.Contains(tailText(res), "database not reachable") {
 		t.Errorf("log tail lacks the service's own lines: %+v", res.LogTail)

@@ -167,12 +167,12 @@ func (r *gateRun) waitOneRunning(ctx context.Context, before ServiceStatus) (Ser
 		case waiting:
 			c := report.Check{ID: string(PhaseRunning), Subject: name, Status: report.Fail, Duration: r.now().Sub(start),
 				Summary: fmt.Sprintf("%s is still %s (%s) %s after the restart", name, st.ActiveState, st.SubState, r.opts.Timeout),
-				Hint:    "raise --timeout if the service is slow to start, or read its output below"}
+				Hint:    "raise --timeout if the service is slow to start, or read its last output, shown with this failure"}
 			return st, r.addCheck(ctx, PhaseRunning, c)
 		default:
 			c := report.Check{ID: string(PhaseRunning), Subject: name, Status: report.Fail, Duration: r.now().Sub(start),
 				Summary: fmt.Sprintf("%s is not running after the restart: %s", name, describeState(st)),
-				Hint:    "the service exited right after it started; read its output below"}
+				Hint:    "the service exited right after it started; read its last output, shown with this failure"}
 			addStateEvidence(&c, st)
 			return st, r.addCheck(ctx, PhaseRunning, c)
 		}
@@ -192,7 +192,7 @@ func (r *gateRun) checkNewProcess(ctx context.Context, before, after ServiceStat
 	if reason := sameProcess(before, after); reason != "" {
 		c.Status = report.Fail
 		c.Summary = fmt.Sprintf("%s was not restarted: %s", after.Service, reason)
-		c.Hint = "another job may have replaced the restart; run the command again and read the service's output below"
+		c.Hint = "another job may have replaced the restart; run the command again and read the service's last output, shown with this failure"
 		return r.addCheck(ctx, PhaseProcess, c)
 	}
 	c.Status = report.Pass
@@ -269,7 +269,7 @@ func (r *gateRun) settle(ctx context.Context) bool {
 			if change := changeSince(ref, st); change != "" {
 				c := report.Check{ID: string(PhaseSettle), Subject: ref.Service, Status: report.Fail, Duration: r.now().Sub(start),
 					Summary: fmt.Sprintf("%s failed %s after it started: %s", ref.Service, roundDuration(r.now().Sub(start)), change),
-					Hint:    "the service crashes after start; read its output below"}
+					Hint:    "the service crashes after start; read its last output, shown with this failure"}
 				addStateEvidence(&c, st)
 				return r.addCheck(ctx, PhaseSettle, c)
 			}
@@ -287,7 +287,7 @@ func (r *gateRun) settle(ctx context.Context) bool {
 	return true
 }
 
-// waitREST waits until the REST API answers its health endpoint.
+// waitREST waits until the REST API returns 200 on its health endpoint.
 func (r *gateRun) waitREST(ctx context.Context) bool {
 	r.enter(PhaseREST)
 	url := r.opts.HealthURL
@@ -298,7 +298,7 @@ func (r *gateRun) waitREST(ctx context.Context) bool {
 	}
 	start := r.now()
 	legacy := false
-	last := "no answer yet"
+	last := "no response yet"
 	for attempt := 1; ; attempt++ {
 		resp, err := r.probe(ctx, url, legacy)
 		if ctx.Err() != nil {
@@ -308,16 +308,16 @@ func (r *gateRun) waitREST(ctx context.Context) bool {
 		case err != nil:
 			last = describeHTTPError(err)
 		case !legacy && resp.StatusCode == 404 && strings.HasSuffix(url, okPath):
-			// Cloudify before 6.0 has no /ok; /status answering at all
+			// Cloudify before 6.0 has no /ok; any response from /status
 			// shows the REST service is serving.
 			url = strings.TrimSuffix(url, okPath) + statusPath
 			legacy = true
 			continue
 		case legacy, resp.StatusCode == 200:
 			c := report.Check{ID: string(PhaseREST), Status: report.Pass, Duration: r.now().Sub(start),
-				Summary: fmt.Sprintf("GET %s answered HTTP %d after %s", url, resp.StatusCode, roundDuration(r.now().Sub(r.base.TakenAt)))}
+				Summary: fmt.Sprintf("GET %s returned HTTP %d after %s", url, resp.StatusCode, roundDuration(r.now().Sub(r.base.TakenAt)))}
 			if legacy {
-				c.Summary += " (no /api/v3.1/ok before Cloudify 6.0, so any answer from /status counts)"
+				c.Summary += " (no /api/v3.1/ok before Cloudify 6.0, so any response from /status counts)"
 			}
 			c.AddEvidence("url", url).AddEvidence("attempts", attempt)
 			return r.addCheck(ctx, PhaseREST, c)
@@ -330,7 +330,7 @@ func (r *gateRun) waitREST(ctx context.Context) bool {
 				if change := changeSince(ref, st); change != "" {
 					c := report.Check{ID: string(PhaseREST), Subject: ref.Service, Status: report.Fail, Duration: r.now().Sub(start),
 						Summary: fmt.Sprintf("%s failed while waiting for the REST API: %s", ref.Service, change),
-						Hint:    "the service crashes after start; read its output below"}
+						Hint:    "the service crashes after start; read its last output, shown with this failure"}
 					addStateEvidence(&c, st)
 					return r.addCheck(ctx, PhaseREST, c)
 				}
@@ -338,9 +338,9 @@ func (r *gateRun) waitREST(ctx context.Context) bool {
 		}
 		if !r.now().Before(r.deadline) {
 			c := report.Check{ID: string(PhaseREST), Status: report.Fail, Duration: r.now().Sub(start),
-				Summary: fmt.Sprintf("the REST API did not answer GET %s with HTTP 200 within %s (last answer: %s)", url, r.opts.Timeout, last),
-				Hint:    "the service runs but is not ready; read its output below, or raise --timeout if it is slow to start"}
-			c.AddEvidence("url", url).AddEvidence("attempts", attempt).AddEvidence("last_answer", last)
+				Summary: fmt.Sprintf("GET %s did not return HTTP 200 within %s (last response: %s)", url, r.opts.Timeout, last),
+				Hint:    "the service runs but is not ready; read its last output, shown with this failure, or raise --timeout if it is slow to start"}
+			c.AddEvidence("url", url).AddEvidence("attempts", attempt).AddEvidence("last_response", last)
 			return r.addCheck(ctx, PhaseREST, c)
 		}
 		if err := r.pause(ctx, r.deadline); err != nil {
@@ -510,7 +510,10 @@ func diffNames(before, after []string) (lost, added []string) {
 }
 
 func describeState(st ServiceStatus) string {
-	s := fmt.Sprintf("%s (%s)", st.ActiveState, st.SubState)
+	s := st.ActiveState
+	if st.SubState != st.ActiveState {
+		s += " (" + st.SubState + ")"
+	}
 	if st.Result != "" && st.Result != "success" {
 		s += ", result " + st.Result
 	}
@@ -537,7 +540,7 @@ func describeHTTPError(err error) string {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout():
-		return fmt.Sprintf("no answer within %s", probeTimeout)
+		return fmt.Sprintf("no response within %s", probeTimeout)
 	}
 	return err.Error()
 }

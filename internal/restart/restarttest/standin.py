@@ -7,11 +7,11 @@ real service:
   authentication handler does; a module that raises is logged with its
   traceback to <root>/var/log/cloudify/rest/cloudify-rest-service.log and
   skipped, and the service stays up;
-- GET /api/v3.1/ok answers 200 "OK" (500 "FAIL" while not ready), without
+- GET /api/v3.1/ok returns 200 "OK" (500 "FAIL" while not ready), without
   authentication;
-- GET /api/v3.1/idp answers the comma-joined names of the loaded
+- GET /api/v3.1/idp returns the comma-joined names of the loaded
   authenticators, or "local", to a basic-auth admin login;
-- GET /api/v3.1/status answers to a basic-auth admin login (before 6.0 the
+- GET /api/v3.1/status responds to a basic-auth admin login (before 6.0 the
   only health endpoint).
 
 It does not imitate logins through the authenticators, tokens, the database,
@@ -48,11 +48,11 @@ def parse_args():
     p.add_argument("--crash-after", type=float, default=0,
                    help="exit with status 1 this many seconds after start")
     p.add_argument("--fail-ok-for", type=float, default=0,
-                   help="answer /ok with 500 for this many seconds after start")
+                   help="return 500 from /ok for this many seconds after start")
     p.add_argument("--never-ready", action="store_true",
-                   help="answer /ok with 500 forever")
+                   help="return 500 from /ok forever")
     p.add_argument("--no-ok", action="store_true",
-                   help="answer /ok with 404, as managers before 6.0 do")
+                   help="return 404 from /ok, as managers before 6.0 do")
     return p.parse_args()
 
 

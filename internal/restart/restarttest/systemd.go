@@ -132,7 +132,7 @@ func (s *Systemd) Stop() error {
 	return nil
 }
 
-// AddUnit writes a unit file and reloads the manager so it sees it.
+// AddUnit writes a unit file and reloads the manager so that it loads the unit.
 func (s *Systemd) AddUnit(name, content string) error {
 	if err := os.WriteFile(filepath.Join(s.UnitDir, name), []byte(content), 0o644); err != nil {
 		return err

@@ -122,6 +122,7 @@ func TestCallErrors(t *testing.T) {
 		{"interactive", &godbus.Error{Name: dbusInteractiveAuth}, "permission_denied", apperr.ExitEnvironment},
 		{"no unit", godbus.Error{Name: systemdNoSuchUnit, Body: []any{"Unit x.service not found."}}, "unit_not_found", apperr.ExitEnvironment},
 		{"masked", godbus.Error{Name: systemdUnitMasked}, "unit_masked", apperr.ExitEnvironment},
+		{"bad unit file", godbus.Error{Name: systemdLoadFailed}, "unit_load_failed", apperr.ExitEnvironment},
 		{"no systemd", godbus.Error{Name: dbusServiceUnknown}, "no_systemd", apperr.ExitEnvironment},
 		{"closed", godbus.ErrClosed, "bus_closed", apperr.ExitEnvironment},
 		{"other", errors.New("strange"), "systemd_call_failed", apperr.ExitFailed},

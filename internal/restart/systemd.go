@@ -128,8 +128,11 @@ func (s *Systemd) Status(ctx context.Context, service string) (ServiceStatus, er
 			st.InvocationID = hex.EncodeToString(b)
 		}
 	}
-	if st.LoadState == "not-found" {
+	switch st.LoadState {
+	case "not-found":
 		return st, unitNotFound(unit)
+	case "error", "bad-setting":
+		return st, unitLoadFailed(unit, nil)
 	}
 	serviceProps, err := s.bus.GetUnitTypePropertiesContext(ctx, unit, "Service")
 	if err != nil {
@@ -243,8 +246,10 @@ func (s *Systemd) callError(unit, action string, err error) error {
 	case dbusAccessDenied, dbusInteractiveAuth:
 		return apperr.Environment("permission_denied", "permission denied: systemd refused to %s %s (%s)", action, unit, detail).
 			Wrap(err).WithHint("run cfyauth as root: sudo cfyauth restart")
-	case systemdNoSuchUnit, systemdLoadFailed:
+	case systemdNoSuchUnit:
 		return unitNotFound(unit).Wrap(err)
+	case systemdLoadFailed:
+		return unitLoadFailed(unit, err)
 	case systemdUnitMasked:
 		return apperr.Environment("unit_masked", "cannot %s %s: the unit is masked", action, unit).
 			Wrap(err).WithHint("unmask it with 'systemctl unmask %s' if it should run", unit)
@@ -272,6 +277,11 @@ func unitNotFound(unit string) *apperr.Error {
 	return apperr.Environment("unit_not_found", "systemd has no unit %s", unit).
 		WithHint("check the name with 'systemctl list-units --all \"cloudify-*\"' and pass it with --unit").
 		WithHint("on managers where supervisord runs the REST service, pass --service-manager supervisord")
+}
+
+func unitLoadFailed(unit string, err error) *apperr.Error {
+	return apperr.Environment("unit_load_failed", "systemd cannot load unit %s: its unit file has errors", unit).
+		Wrap(err).WithHint("run 'systemctl status %s' to see the error, fix the unit file, then 'systemctl daemon-reload'", unit)
 }
 
 // connectError explains why the bus could not be reached.

@@ -482,3 +482,27 @@ func copyTestBinary(t *testing.T) string {
 	}
 	return bin
 }
+
+func TestRestartBrokenUnitFile(t *testing.T) {
+	t.Parallel()
+	sd := needSystemd(t)
+	unit := "cfy-no-execstart.service"
+	if err := sd.AddUnit(unit, "[Service]\nType=simple\n"); err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := restart.DialSystemd(context.Background(), sd.BusAddress, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mgr.Close()
+	g := &restart.Gate{Manager: mgr, Options: restart.GateOptions{Services: []string{unit}}}
+
+	_, err = g.Restart(context.Background())
+	e := apperr.As(err)
+	if e.Code != "unit_load_failed" || apperr.ExitCodeOf(err) != apperr.ExitEnvironment {
+		t.Fatalf("error %v (code %q), want unit_load_failed with exit 3", err, e.Code)
+	}
+	if !strings.Contains(strings.Join(e.Hints, " "), "systemctl status "+unit) {
+		t.Errorf("hints %q do not point at systemctl status", e.Hints)
+	}
+}

@@ -54,6 +54,8 @@ missing_packages() {
   [ -x /lib/systemd/systemd ] && command -v busctl >/dev/null || missing+=(systemd)
   command -v unshare >/dev/null || missing+=(util-linux)
   [ -f /usr/lib/systemd/user/dbus.socket ] || missing+=(dbus-user-session)
+  # A standalone dbus-daemon carries the tests' fake systemd for refusals a real one gives only to other users.
+  command -v dbus-daemon >/dev/null || missing+=(dbus-daemon)
   echo "${missing[@]}"
 }
 

@@ -27,7 +27,7 @@ import (
 var standinSource []byte
 
 // InstallHint names the command that installs what Start needs.
-const InstallHint = "run as root after 'bash scripts/testenv/systemd-user.sh install' (packages systemd, dbus-user-session)"
+const InstallHint = "run as root after 'bash scripts/testenv/systemd-user.sh install' (packages systemd, dbus-user-session, dbus-daemon)"
 
 // RequireServers reports whether a missing prerequisite must fail a test
 // instead of skipping it (CFYAUTH_REQUIRE_SERVERS=1, as in CI).

@@ -166,7 +166,7 @@ func (r *gateRun) waitOneRunning(ctx context.Context, before ServiceStatus) (Ser
 			}
 		case waiting:
 			c := report.Check{ID: string(PhaseRunning), Subject: name, Status: report.Fail, Duration: r.now().Sub(start),
-				Summary: fmt.Sprintf("%s is still %s (%s) %s after the restart", name, st.ActiveState, st.SubState, r.opts.Timeout),
+				Summary: fmt.Sprintf("%s is still %s (%s) when --timeout %s ran out", name, st.ActiveState, st.SubState, r.opts.Timeout),
 				Hint:    "raise --timeout if the service is slow to start, or read its last output, shown with this failure"}
 			return st, r.addCheck(ctx, PhaseRunning, c)
 		default:

@@ -107,7 +107,7 @@ EOF
 start_watcher() {
   [ -n "${SD_WATCH_PID:-}" ] || return 0
   local sd_pid=$1
-  # The watcher holds no file descriptor of the caller, so command substitution does not wait for it.
+  # The watcher keeps no file descriptor of the caller, so command substitution does not wait for it.
   setsid bash -c '
     while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done
     kill -0 "$2" 2>/dev/null && exec env SD_DIR="$3" bash "$4" stop' \

@@ -78,9 +78,10 @@ func Start(dir string) (*Systemd, error) {
 		}
 		return nil, fmt.Errorf("start systemd --user: %v: %s", err, stderr.String())
 	}
+
 	env := parseEnv(out)
 	s := &Systemd{
-		Dir:        env["SD_DIR"],
+		Dir:        dir,
 		UnitDir:    env["SD_UNIT_DIR"],
 		BusAddress: env["DBUS_SYSTEM_BUS_ADDRESS"],
 		Python:     python,
@@ -91,32 +92,35 @@ func Start(dir string) (*Systemd, error) {
 		_ = s.Stop()
 		return nil, fmt.Errorf("start systemd --user: unexpected output %q", out)
 	}
+
 	s.Standin = filepath.Join(s.Dir, "standin.py")
 	if err := os.WriteFile(s.Standin, standinSource, 0o644); err != nil {
 		_ = s.Stop()
 		return nil, err
 	}
 	// The connection lives until Stop, so it is not bound to a context.
-	s.conn, err = sd.NewConnection(func() (*godbus.Conn, error) {
-		c, err := godbus.Dial(s.BusAddress)
-		if err != nil {
-			return nil, err
-		}
-		if err := c.Auth(nil); err != nil {
-			c.Close()
-			return nil, err
-		}
-		if err := c.Hello(); err != nil {
-			c.Close()
-			return nil, err
-		}
-		return c, nil
-	})
+	s.conn, err = sd.NewConnection(func() (*godbus.Conn, error) { return dialTestBus(s.BusAddress) })
 	if err != nil {
 		_ = s.Stop()
 		return nil, fmt.Errorf("connect to the test systemd: %w", err)
 	}
 	return s, nil
+}
+
+func dialTestBus(address string) (*godbus.Conn, error) {
+	c, err := godbus.Dial(address)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Auth(nil); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if err := c.Hello(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 // Stop stops the manager by its recorded PID and removes its folder.

@@ -442,3 +442,28 @@ func TestJournalMissingBinary(t *testing.T) {
 		t.Errorf("tail %+v, error %v; want no lines and no error without journalctl", tail, err)
 	}
 }
+
+func TestSameProcessRules(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	before := ServiceStatus{MainPID: 100, InvocationID: "aa", HasInvocationID: true, MainStartedAt: t0}
+	old := ServiceStatus{MainPID: 100, MainStartedAt: t0}
+	cases := []struct {
+		name        string
+		before, now ServiceStatus
+		want        string
+	}{
+		{"new pid and invocation", before, ServiceStatus{MainPID: 101, InvocationID: "bb", HasInvocationID: true}, ""},
+		{"no main process", before, ServiceStatus{MainPID: 0, InvocationID: "bb", HasInvocationID: true}, "no main process"},
+		{"same pid", before, ServiceStatus{MainPID: 100, InvocationID: "bb", HasInvocationID: true}, "still 100"},
+		{"same invocation", before, ServiceStatus{MainPID: 101, InvocationID: "aa", HasInvocationID: true}, "invocation ID is still aa"},
+		{"old systemd, later start", old, ServiceStatus{MainPID: 101, MainStartedAt: t0.Add(time.Second)}, ""},
+		{"start time in whole seconds", old, ServiceStatus{MainPID: 101, MainStartedAt: t0}, ""},
+		{"stale start time", old, ServiceStatus{MainPID: 101, MainStartedAt: t0.Add(-time.Second)}, "older than before the restart"},
+	}
+	for _, tc := range cases {
+		got := sameProcess(tc.before, tc.now)
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: sameProcess = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

@@ -209,6 +209,8 @@ func (r *gateRun) checkNewProcess(ctx context.Context, before, after ServiceStat
 }
 
 // sameProcess returns why after is not a new start of the service, or "".
+// Without an invocation ID the main process start time must not go back;
+// an equal time passes, because a backend may count it in whole seconds.
 func sameProcess(before, after ServiceStatus) string {
 	switch {
 	case after.MainPID == 0:
@@ -217,8 +219,9 @@ func sameProcess(before, after ServiceStatus) string {
 		return fmt.Sprintf("its main process is still %d", after.MainPID)
 	case after.HasInvocationID && before.InvocationID != "" && after.InvocationID == before.InvocationID:
 		return fmt.Sprintf("its invocation ID is still %s", shortID(after.InvocationID))
-	case !after.HasInvocationID && !before.MainStartedAt.IsZero() && !after.MainStartedAt.After(before.MainStartedAt):
-		return fmt.Sprintf("its main process start time is still %s", formatTime(after.MainStartedAt))
+	case !after.HasInvocationID && after.MainStartedAt.Before(before.MainStartedAt):
+		return fmt.Sprintf("its main process start time %s is older than before the restart (%s)",
+			formatTime(after.MainStartedAt), formatTime(before.MainStartedAt))
 	}
 	return ""
 }

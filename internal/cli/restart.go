@@ -115,14 +115,7 @@ func runRestart(ctx context.Context, app *App, opts *RestartOptions) error {
 		return apperr.Usage("invalid_flag", "--settle %s must be shorter than --timeout %s", opts.Settle, opts.Timeout).
 			WithHint("--timeout bounds the whole wait, settle window included; raise it or shorten --settle")
 	}
-	units, err := unitNames(opts.Units)
-	if err != nil {
-		return err
-	}
-	if _, _, err := restart.ResolveKind(restart.ConnectOptions{Kind: opts.ServiceManager}); err != nil {
-		return err
-	}
-	layout, err := manager.Open(app.Global.Root)
+	units, layout, err := openServiceTarget(app, opts.Units, opts.ServiceManager)
 	if err != nil {
 		return err
 	}
@@ -268,6 +261,23 @@ func printLogTail(app *App, tail *restart.LogTail) {
 	for _, l := range tail.Lines {
 		fmt.Fprintf(app.IO.ErrOut, "  | %s\n", l)
 	}
+}
+
+// openServiceTarget checks the --unit and --service-manager values, then
+// opens the manager layout under --root.
+func openServiceTarget(app *App, units []string, kind string) ([]string, *manager.Layout, error) {
+	names, err := unitNames(units)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, _, err := restart.ResolveKind(restart.ConnectOptions{Kind: kind}); err != nil {
+		return nil, nil, err
+	}
+	layout, err := manager.Open(app.Global.Root)
+	if err != nil {
+		return nil, nil, err
+	}
+	return names, layout, nil
 }
 
 // unitNames checks and normalizes --unit values, dropping repeats.

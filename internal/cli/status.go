@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cfyauth/cfyauth/internal/apperr"
-	"github.com/cfyauth/cfyauth/internal/manager"
 	"github.com/cfyauth/cfyauth/internal/report"
 	"github.com/cfyauth/cfyauth/internal/restart"
 )
@@ -52,14 +51,7 @@ a check failed, 2 usage error, 3 no manager layout under --root.`,
 }
 
 func runStatus(ctx context.Context, app *App, opts *StatusOptions) error {
-	units, err := unitNames(opts.Units)
-	if err != nil {
-		return err
-	}
-	if _, _, err := restart.ResolveKind(restart.ConnectOptions{Kind: opts.ServiceManager}); err != nil {
-		return err
-	}
-	layout, err := manager.Open(app.Global.Root)
+	units, layout, err := openServiceTarget(app, opts.Units, opts.ServiceManager)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,8 @@ func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 		"exitcode": cmdExitCode,
 		// standin start|restart|stop NAME ...: the REST stand-in (standin_test.go).
 		"standin": cmdStandin,
+		// sdunit: units of the test systemd (see systemd_test.go).
+		"sdunit": cmdSDUnit,
 	}
 }
 

@@ -48,7 +48,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("CFYAUTH_TEST_EXIT_FILE", filepath.Join(env.WorkDir, ".exitcode"))
 			setupStandins(env)
 			setupLDAPScript(env)
-			return nil
+			return setupSystemd(env)
 		},
 		Cmds:                withLDAPCommands(scriptCommands()),
 		RequireExplicitExec: false,

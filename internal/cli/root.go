@@ -90,6 +90,8 @@ error, 3 environment not usable, 4 changes pending, 130 interrupted.`,
 		newTestLoginCmd(app, nil),
 		newLDAPCmd(app),
 		newInstallCmd(app, nil), newListCmd(app, nil), newShowCmd(app, nil), newEnableCmd(app, nil), newDisableCmd(app, nil), newRemoveCmd(app, nil), newAdoptCmd(app, nil), newRollbackCmd(app, nil),
+		newRestartCmd(app, nil),
+		newStatusCmd(app, nil),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())

@@ -87,6 +87,7 @@ error, 3 environment not usable, 4 changes pending, 130 interrupted.`,
 		newCompletionCmd(app),
 		newSandboxCmd(app),
 		newValidateCmd(app, nil),
+		newOktaCmd(app),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())

@@ -12,10 +12,6 @@ import (
 	"github.com/cfyauth/cfyauth/internal/report"
 )
 
-// MetadataExpiryWarning is how long before its validUntil a metadata
-// document is reported as expiring soon.
-const MetadataExpiryWarning = 7 * 24 * time.Hour
-
 // Endpoint is one SingleSignOnService of the IdP.
 type Endpoint struct {
 	Binding  string `json:"binding"`
@@ -193,7 +189,7 @@ func readEntity(md *Metadata, root, entity *etree.Element) error {
 
 // metadataChecks reports the metadata document, its signature, and whether
 // its signing certificates include the manager's.
-func metadataChecks(md *Metadata, parseErr error, anchorsGiven bool, managerCert *x509.Certificate, certDisplay string, now time.Time) []report.Check {
+func metadataChecks(md *Metadata, parseErr error, managerCert *x509.Certificate, certDisplay string, now time.Time) []report.Check {
 	doc := report.Check{ID: "metadata", Subject: "metadata"}
 	sig := report.Check{ID: "metadata-signature", Subject: "metadata"}
 	certs := report.Check{ID: "metadata-certs", Subject: "metadata"}
@@ -227,13 +223,9 @@ func metadataChecks(md *Metadata, parseErr error, anchorsGiven bool, managerCert
 		case left <= 0:
 			doc.Status = report.Fail
 			doc.Summary = fmt.Sprintf("the metadata expired at %s (validUntil), %s ago", md.ValidUntil.Format(time.RFC3339), roundDuration(-left))
-			doc.Hint = "download the IdP's current metadata"
-		case left < MetadataExpiryWarning:
-			doc.Status = report.Warn
-			doc.Summary = fmt.Sprintf("the metadata expires at %s (validUntil), in %s", md.ValidUntil.Format(time.RFC3339), roundDuration(left))
-			doc.Hint = "download the IdP's metadata again before then"
+			doc.Hint = "download the IdP's current metadata; an expired copy may list outdated signing certificates"
 		default:
-			doc.Summary += ", valid until " + md.ValidUntil.Format("2006-01-02")
+			doc.Summary += ", valid until " + md.ValidUntil.Format(time.RFC3339)
 		}
 	} else {
 		doc.AddEvidence("valid_until", "none")
@@ -255,9 +247,6 @@ func metadataChecks(md *Metadata, parseErr error, anchorsGiven bool, managerCert
 	default:
 		sig.Status = report.Pass
 		sig.Summary = "not signed (Okta does not sign its app metadata); trust rests on how it was fetched"
-		if anchorsGiven {
-			sig.Status = report.Fail
-		}
 	}
 
 	certs = signingCertsCheck(md, managerCert, certDisplay)

@@ -141,7 +141,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			} else {
 				md = nil
 			}
-			return metadataChecks(md, err, len(opts.MetadataAnchors) > 0, installed, certDisplay, now())
+			return metadataChecks(md, err, installed, certDisplay, now())
 		})
 	} else {
 		res.Checks = append(res.Checks,

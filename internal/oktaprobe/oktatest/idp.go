@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -84,6 +85,8 @@ func StartIdP(t testing.TB, o IdPOptions) *IdP {
 	}
 	srv.Listener = ln
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{tlsPair.TLSCertificate()}}
+	// Tests make handshakes fail on purpose; keep them out of the test log.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	i.Server = srv

@@ -1,10 +1,12 @@
 package oktatest
 
 import (
+	"crypto/x509"
 	"strings"
 	"testing"
 
 	"github.com/beevik/etree"
+	dsig "github.com/russellhaering/goxmldsig"
 )
 
 const (
@@ -167,4 +169,31 @@ func EncryptAssertion(t testing.TB, xml []byte) []byte {
 	data.CreateElement("xenc:CipherData").CreateElement("xenc:CipherValue").SetText("b3BhcXVl")
 	root.InsertChildAt(idx, enc)
 	return writeDoc(t, doc)
+}
+
+// SignMetadata signs a metadata document with an enveloped signature whose
+// KeyInfo carries the signer's certificate followed by chain.
+func SignMetadata(t testing.TB, xml []byte, signer KeyPair, chain ...*x509.Certificate) []byte {
+	t.Helper()
+	doc := readDoc(t, xml)
+	root := doc.Root()
+	if root.SelectAttrValue("ID", "") == "" {
+		root.CreateAttr("ID", "metadata-1")
+	}
+	certs := [][]byte{signer.Cert.Raw}
+	for _, c := range chain {
+		certs = append(certs, c.Raw)
+	}
+	ctx, err := dsig.NewSigningContext(signer.Key, certs)
+	if err != nil {
+		t.Fatalf("signing context: %v", err)
+	}
+	ctx.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
+	signed, err := ctx.SignEnveloped(root)
+	if err != nil {
+		t.Fatalf("sign metadata: %v", err)
+	}
+	out := etree.NewDocument()
+	out.SetRoot(signed)
+	return writeDoc(t, out)
 }

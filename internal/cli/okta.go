@@ -126,7 +126,9 @@ func runOktaCheck(cmd *cobra.Command, app *App, opts *OktaCheckOptions) error {
 	layout, err := manager.Open(app.Global.Root)
 	if err != nil {
 		var e *apperr.Error
-		if opts.Certificate == "" || !errors.As(err, &e) || e.Code != "manager_not_found" {
+		// Off a manager host, a candidate certificate can still be checked
+		// on its own; an explicit --root must hold a manager.
+		if opts.Certificate == "" || app.Global.Root != "/" || !errors.As(err, &e) || e.Code != "manager_not_found" {
 			return err
 		}
 		app.Debugf("no manager layout under %s; checking --certificate %s on its own", app.Global.Root, opts.Certificate)

@@ -31,6 +31,7 @@ type OktaCheckOptions struct {
 	At                 string
 	Timeout            time.Duration
 	MaxClockSkew       time.Duration
+	Offline            bool
 
 	// Groups matches the response's group names against the manager's
 	// user-groups; nil leaves that check skipped.
@@ -114,6 +115,7 @@ when the manager's files cannot be read.`,
 	f.StringVar(&opts.SAMLResponse, "saml-response", "", "captured SAML response to check: a file with the base64 SAMLResponse value or its XML, or - for stdin")
 	f.StringVar(&opts.At, "at", "", "judge the response's validity at this RFC 3339 time (such as 2026-03-01T10:15:00Z) instead of now")
 	f.DurationVar(&opts.Timeout, "timeout", 10*time.Second, "time limit of each request to the IdP")
+	f.BoolVar(&opts.Offline, "offline", false, "send no request: skip the sign-in URL, a metadata URL and the clock check")
 	f.DurationVar(&opts.MaxClockSkew, "max-clock-skew", oktaprobe.DefaultMaxClockSkew, "clock offset from the IdP above which the clock check warns")
 	return cmd
 }
@@ -187,6 +189,7 @@ func oktaProbeOptions(app *App, opts *OktaCheckOptions) (oktaprobe.Options, erro
 		SSOURL:            opts.SSOURL,
 		MaxClockSkew:      opts.MaxClockSkew,
 		Groups:            opts.Groups,
+		Offline:           opts.Offline,
 		HTTP: oktaprobe.HTTPOptions{
 			InsecureSkipVerify: opts.InsecureSkipVerify,
 			Timeout:            opts.Timeout,

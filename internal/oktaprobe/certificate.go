@@ -222,11 +222,11 @@ func certificateValidityCheck(cert *x509.Certificate, now time.Time, display str
 	switch {
 	case now.Before(cert.NotBefore):
 		c.Status = report.Fail
-		c.Summary = fmt.Sprintf("the certificate is not valid before %s (in %s)", cert.NotBefore.UTC().Format(time.RFC3339), roundDuration(cert.NotBefore.Sub(now)))
+		c.Summary = fmt.Sprintf("the certificate is not valid before %s (in %s)", cert.NotBefore.UTC().Format(time.RFC3339), humanDuration(cert.NotBefore.Sub(now)))
 		c.Hint = "check the local clock, or install the certificate the IdP signs with today"
 	case !now.Before(cert.NotAfter):
 		c.Status = report.Fail
-		c.Summary = fmt.Sprintf("the certificate expired on %s (%s ago)", cert.NotAfter.UTC().Format(time.RFC3339), roundDuration(-left))
+		c.Summary = fmt.Sprintf("the certificate expired on %s (%s ago)", cert.NotAfter.UTC().Format(time.RFC3339), humanDuration(-left))
 		c.Hint = fmt.Sprintf("download the IdP's current signing certificate and save it as %s, then restart the REST service", display)
 	case left < ExpiryWarning:
 		c.Status = report.Warn
@@ -240,15 +240,15 @@ func certificateValidityCheck(cert *x509.Certificate, now time.Time, display str
 	return c
 }
 
-// roundDuration rounds d for display: seconds below an hour, minutes below
-// a day, hours beyond.
-func roundDuration(d time.Duration) time.Duration {
+// humanDuration formats d for reports: to the second below an hour, to
+// the minute below two days, in whole days beyond.
+func humanDuration(d time.Duration) string {
 	switch {
 	case d < time.Hour:
-		return d.Round(time.Second)
-	case d < 24*time.Hour:
-		return d.Round(time.Minute)
+		return d.Round(time.Second).String()
+	case d < 48*time.Hour:
+		return d.Round(time.Minute).String()
 	default:
-		return d.Round(time.Hour)
+		return fmt.Sprintf("%d days", int(d.Hours()/24))
 	}
 }

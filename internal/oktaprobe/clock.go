@@ -53,8 +53,13 @@ func responseWindowFacts(opts Options, installed *x509.Certificate) margins {
 }
 
 // clockCheck compares the local clock with the IdP's Date header.
-func clockCheck(samples []*dateSample, maxSkew time.Duration, m margins) report.Check {
+func clockCheck(samples []*dateSample, maxSkew time.Duration, m margins, offline bool) report.Check {
 	c := report.Check{ID: "clock", Subject: "idp"}
+	if offline {
+		c.Status = report.Skip
+		c.Summary = "not measured (--offline)"
+		return c
+	}
 	if len(samples) == 0 {
 		c.Status = report.Skip
 		c.Summary = "no request reached the IdP, so its clock was not read"

@@ -222,7 +222,7 @@ func metadataChecks(md *Metadata, parseErr error, managerCert *x509.Certificate,
 		switch {
 		case left <= 0:
 			doc.Status = report.Fail
-			doc.Summary = fmt.Sprintf("the metadata expired at %s (validUntil), %s ago", md.ValidUntil.Format(time.RFC3339), roundDuration(-left))
+			doc.Summary = fmt.Sprintf("the metadata expired at %s (validUntil), %s ago", md.ValidUntil.Format(time.RFC3339), humanDuration(-left))
 			doc.Hint = "download the IdP's current metadata; an expired copy may list outdated signing certificates"
 		default:
 			doc.Summary += ", valid until " + md.ValidUntil.Format(time.RFC3339)

@@ -89,7 +89,7 @@ func validityCheck(f assertionFacts, env responseEnv) report.Check {
 	case w.NotBefore != nil && at.Before(*w.NotBefore):
 		ahead := w.NotBefore.Sub(at)
 		c.Status = report.Fail
-		c.Summary = fmt.Sprintf("not yet valid at %s: NotBefore is %s later%s", stamp(at), roundDuration(ahead), clockNote)
+		c.Summary = fmt.Sprintf("not yet valid at %s: NotBefore is %s later%s", stamp(at), humanDuration(ahead), clockNote)
 		if atGiven {
 			c.Hint = "pass an --at time inside the assertion's window, such as the time of capture"
 		} else {
@@ -99,16 +99,16 @@ func validityCheck(f assertionFacts, env responseEnv) report.Check {
 		ago := at.Sub(*w.End)
 		c.Status = report.Fail
 		if atGiven {
-			c.Summary = fmt.Sprintf("expired at %s, %s before --at %s", stamp(*w.End), roundDuration(ago), stamp(at))
+			c.Summary = fmt.Sprintf("expired at %s, %s before --at %s", stamp(*w.End), humanDuration(ago), stamp(at))
 			c.Hint = "pass an --at time inside the assertion's window, such as the time of capture"
 		} else {
 			c.Summary = fmt.Sprintf("expired at %s, %s ago; it was valid from %s, so it expired after it was captured%s",
-				stamp(*w.End), roundDuration(ago), stamp(windowStart(w)), clockNote)
-			c.Hint = fmt.Sprintf("capture a fresh response and check it within %s, or pass --at TIME (the time of capture) to check everything else", roundDuration(w.End.Sub(windowStart(w))))
+				stamp(*w.End), humanDuration(ago), stamp(windowStart(w)), clockNote)
+			c.Hint = fmt.Sprintf("capture a fresh response and check it within %s, or pass --at TIME (the time of capture) to check everything else", humanDuration(w.End.Sub(windowStart(w))))
 		}
 	default:
 		c.Status = report.Pass
-		c.Summary = fmt.Sprintf("valid at %s, until %s (%s left)", stamp(at), stamp(*w.End), roundDuration(w.End.Sub(at)))
+		c.Summary = fmt.Sprintf("valid at %s, until %s (%s left)", stamp(at), stamp(*w.End), humanDuration(w.End.Sub(at)))
 		if atGiven && !env.Now.Before(*w.End) {
 			c.Summary += "; it has expired since, so the manager would reject it now"
 		}

@@ -40,11 +40,13 @@ func parseXML(data []byte) (*etree.Document, error) {
 	if !utf8.Valid(data) {
 		return nil, errors.New("the document is not valid UTF-8")
 	}
+	if !bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("<")) {
+		return nil, errors.New("the document is not XML: it does not start with <")
+	}
 	if err := scanXML(data); err != nil {
 		return nil, err
 	}
 	doc := etree.NewDocument()
-	doc.ReadSettings.ValidateInput = true
 	if err := doc.ReadFromBytes(data); err != nil {
 		return nil, fmt.Errorf("the document is not well-formed XML: %w", err)
 	}
@@ -55,8 +57,8 @@ func parseXML(data []byte) (*etree.Document, error) {
 }
 
 // scanXML walks the token stream once with the standard decoder in strict
-// mode, so undefined entity references fail, and rejects any directive
-// (<!DOCTYPE …>, <!ENTITY …>) wherever it appears.
+// mode, so mismatched tags and undefined entity references fail, and
+// rejects any directive (<!DOCTYPE …>, <!ENTITY …>) wherever it appears.
 func scanXML(data []byte) error {
 	dec := xml.NewDecoder(bytes.NewReader(data))
 	dec.Strict = true
@@ -69,7 +71,7 @@ func scanXML(data []byte) error {
 	roots := 0
 	depth := 0
 	for {
-		tok, err := dec.RawToken()
+		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
 			break
 		}

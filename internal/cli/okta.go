@@ -203,6 +203,18 @@ func oktaProbeOptions(app *App, opts *OktaCheckOptions) (oktaprobe.Options, erro
 		return p, apperr.Usage("invalid_flag", "--max-clock-skew %s is not positive", opts.MaxClockSkew).WithHint("pass a duration such as --max-clock-skew 30s")
 	}
 
+	for _, file := range []struct{ flag, path, hint string }{
+		{"--certificate", opts.Certificate, "pass the IdP signing certificate file to check"},
+		{"--console-config", opts.ConsoleConfig, "pass the Console's configuration file, such as /opt/cloudify-stage/dist/userData/config.json"},
+	} {
+		if file.path == "" {
+			continue
+		}
+		if _, err := os.Stat(file.path); err != nil {
+			return p, apperr.Usage("invalid_flag", "%s %s: %v", file.flag, file.path, plainPathError(err)).WithHint("%s", file.hint)
+		}
+	}
+
 	host, err := managerHost(app, opts.ManagerHost)
 	if err != nil {
 		return p, err
@@ -344,7 +356,7 @@ func readPEMCertificates(flag, path string) ([]*x509.Certificate, error) {
 		certs = append(certs, cert)
 	}
 	if len(certs) == 0 {
-		return nil, apperr.Usage("invalid_flag", "%s %s holds no PEM certificate", flag, path).
+		return nil, apperr.Usage("invalid_flag", "%s %s contains no PEM certificate", flag, path).
 			WithHint("pass a PEM file with -----BEGIN CERTIFICATE----- blocks")
 	}
 	return certs, nil

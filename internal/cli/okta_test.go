@@ -143,10 +143,12 @@ func TestOktaCheckUsageErrors(t *testing.T) {
 		{[]string{"--metadata", "ftp://idp.example.test/metadata"}, "neither an https:// URL nor a file"},
 		{[]string{"--metadata", "missing.xml"}, "--metadata missing.xml: no such file"},
 		{[]string{"--metadata-ca", caFile}, "--metadata-ca needs --metadata"},
-		{[]string{"--idp-ca-cert", root + "/etc/passwd"}, "holds no PEM certificate"},
+		{[]string{"--idp-ca-cert", root + "/etc/passwd"}, "contains no PEM certificate"},
 		{[]string{"--idp-ca-cert", caFile, "--insecure-skip-verify"}, "cannot be used together"},
 		{[]string{"--manager-host", "https://mgr.example.test/"}, "is not a host name"},
 		{[]string{"--timeout", "0s"}, "--timeout 0s is not positive"},
+		{[]string{"--certificate", "missing.pem"}, "--certificate missing.pem: no such file"},
+		{[]string{"--console-config", "missing.json"}, "--console-config missing.json: no such file"},
 		{[]string{"extra"}, "takes no arguments"},
 	}
 	for _, tc := range cases {

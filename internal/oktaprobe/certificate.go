@@ -117,13 +117,13 @@ func ParseCertificatePEM(path string, data []byte) ([]*x509.Certificate, error) 
 			return nil, fail("contains a private key ("+block.Type+"), not only certificates",
 				"the manager needs the IdP's public signing certificate only; remove the key from the file and keep it secret")
 		case block.Type == "PUBLIC KEY" || block.Type == "RSA PUBLIC KEY":
-			return nil, fail("holds a public key, not a certificate",
+			return nil, fail("contains a public key, not a certificate",
 				"download the signing certificate (X.509, PEM) from the IdP's SAML app settings")
 		case strings.Contains(block.Type, "CERTIFICATE REQUEST"):
-			return nil, fail("holds a certificate request, not a certificate",
+			return nil, fail("contains a certificate request, not a certificate",
 				"download the signing certificate (X.509, PEM) from the IdP's SAML app settings")
 		default:
-			return nil, fail(fmt.Sprintf("holds a PEM block of type %q, not a certificate", block.Type),
+			return nil, fail(fmt.Sprintf("contains a PEM block of type %q, not a certificate", block.Type),
 				"download the signing certificate (X.509, PEM) from the IdP's SAML app settings")
 		}
 	}
@@ -136,17 +136,17 @@ func ParseCertificatePEM(path string, data []byte) ([]*x509.Certificate, error) 
 		compact := strings.Join(strings.Fields(string(trimmed)), "")
 		if der, err := base64.StdEncoding.DecodeString(compact); err == nil {
 			if _, err := x509.ParseCertificate(der); err == nil {
-				return nil, fail("holds a base64 certificate without the PEM lines",
+				return nil, fail("contains a base64 certificate without the PEM lines",
 					"put -----BEGIN CERTIFICATE----- on the line before it and -----END CERTIFICATE----- on the line after it")
 			}
 		}
-		return nil, fail("holds no PEM certificate",
+		return nil, fail("contains no PEM certificate",
 			"save the IdP's signing certificate in PEM form (-----BEGIN CERTIFICATE-----) there")
 	}
 	if len(certs) > 1 {
 		for i := 1; i < len(certs); i++ {
 			if certs[0].IsCA && certs[i].CheckSignatureFrom(certs[0]) == nil {
-				return nil, fail(fmt.Sprintf("holds a chain in the wrong order: the first certificate (%s) is the CA that issued certificate %d (%s)",
+				return nil, fail(fmt.Sprintf("contains a chain in the wrong order: the first certificate (%s) is the CA that issued certificate %d (%s)",
 					certs[0].Subject, i+1, certs[i].Subject),
 					"put the IdP's signing certificate first, or keep only it in the file")
 			}
@@ -198,7 +198,7 @@ func certificateFileCheck(display string, certs []*x509.Certificate, readErr err
 	c.Summary = fmt.Sprintf("IdP signing certificate %s, SHA-256 %s", info.Subject, info.SHA256)
 	if len(certs) > 1 {
 		c.Status = report.Warn
-		c.Summary = fmt.Sprintf("%s holds %d certificates; the first (%s) is read as the IdP signing certificate", display, len(certs), info.Subject)
+		c.Summary = fmt.Sprintf("%s contains %d certificates; the first (%s) is read as the IdP signing certificate", display, len(certs), info.Subject)
 		c.Hint = "keep only the IdP's signing certificate in the file"
 		for i, extra := range certs[1:] {
 			c.AddEvidence(fmt.Sprintf("extra_%d", i+1), extra.Subject.String()+" "+Fingerprint(extra))

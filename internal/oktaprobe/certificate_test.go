@@ -26,7 +26,7 @@ func TestParseCertificatePEMRejectsNonCertificates(t *testing.T) {
 		{"DER", leaf.Cert.Raw, "DER (binary)"},
 		{"bare base64", []byte(base64.StdEncoding.EncodeToString(leaf.Cert.Raw)), "without the PEM lines"},
 		{"chain in wrong order", append(ca.CertPEM(), leaf.CertPEM()...), "chain in the wrong order"},
-		{"garbage", []byte("hello"), "holds no PEM certificate"},
+		{"garbage", []byte("hello"), "contains no PEM certificate"},
 		{"public key", []byte("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"), "public key"},
 		{"broken block", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), "does not parse"},
 	}
@@ -54,7 +54,7 @@ func TestParseCertificatePEMChainInOrder(t *testing.T) {
 		t.Fatalf("certs %d, err %v", len(certs), err)
 	}
 	c := certificateFileCheck("f", certs, nil)
-	if c.Status != report.Warn || !strings.Contains(c.Summary, "holds 2 certificates") {
+	if c.Status != report.Warn || !strings.Contains(c.Summary, "contains 2 certificates") {
 		t.Errorf("check %s: %s", c.Status, c.Summary)
 	}
 }

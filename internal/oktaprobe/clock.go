@@ -28,12 +28,12 @@ type margins struct {
 
 // responseWindowFacts reads the margins from the captured response, when
 // one is given and verifies; otherwise it returns the assumed margins.
-func responseWindowFacts(opts Options, installed *x509.Certificate) margins {
+func responseWindowFacts(opts Options, installed *x509.Certificate, now time.Time) margins {
 	m := margins{Behind: AssumedAssertionMargin, Ahead: AssumedAssertionMargin}
 	if opts.Response == nil || installed == nil {
 		return m
 	}
-	v, err := verifyResponse(opts.Response.XML, []*x509.Certificate{installed}, func(c *x509.Certificate) time.Time { return timeInside(c, time.Now()) })
+	v, err := verifyResponse(opts.Response.XML, []*x509.Certificate{installed}, func(c *x509.Certificate) time.Time { return timeInside(c, now) })
 	if err != nil {
 		return m
 	}

@@ -18,7 +18,7 @@ type Endpoint struct {
 	Location string `json:"location"`
 }
 
-// Metadata is what cfyauth reads from an IdP's SAML metadata.
+// Metadata is the part of an IdP's SAML metadata that the checks use.
 type Metadata struct {
 	Source     string     `json:"source"`
 	EntityID   string     `json:"entity_id"`
@@ -27,6 +27,8 @@ type Metadata struct {
 	// SigningCerts are the IdP's signing certificates: its KeyDescriptors
 	// with use="signing" or without a use.
 	SigningCerts []*x509.Certificate `json:"-"`
+	// SigningCertInfo describes SigningCerts for JSON output.
+	SigningCertInfo []CertificateInfo `json:"signing_certificates"`
 	// Signed is set when the document carries an enveloped signature on
 	// its root; Verified when that signature verified against the trust
 	// anchors the operator gave.
@@ -43,12 +45,12 @@ type MetadataSignatureError struct{ Reason string }
 
 func (e *MetadataSignatureError) Error() string { return e.Reason }
 
-// ParseMetadata reads an IdP metadata document. When anchors is not empty
+// ParseMetadata reads an IdP metadata document. When anchors is not empty,
 // the document must carry an enveloped signature that verifies with a
-// certificate equal to an anchor or issued by one; the signature's own
-// KeyInfo is never trusted by itself. Fields are then read only from the
-// element the signature library returned. Without anchors a signed
-// document is read as it stands and Verified stays false.
+// certificate equal to an anchor or issued by one. The signature's own
+// KeyInfo is never trusted by itself, and fields are then read only from
+// the element the signature library returned. Without anchors, a signed
+// document is read unverified and Verified stays false.
 func ParseMetadata(data []byte, source string, anchors []*x509.Certificate, now time.Time) (*Metadata, error) {
 	doc, err := parseXML(data)
 	if err != nil {
@@ -95,7 +97,7 @@ func metadataSigner(info signatureInfo, anchors []*x509.Certificate, now time.Ti
 		if len(anchors) == 1 {
 			return anchors[0], nil
 		}
-		return nil, &MetadataSignatureError{Reason: "the metadata signature names no certificate and --metadata-ca holds several; keep only the signing certificate in that file"}
+		return nil, &MetadataSignatureError{Reason: "the metadata signature names no certificate and --metadata-ca contains several; keep only the signing certificate in that file"}
 	}
 	leaf := info.KeyInfoCerts[0]
 	for _, a := range anchors {
@@ -175,9 +177,10 @@ func readEntity(md *Metadata, root, entity *etree.Element) error {
 			for _, xc := range childElements(xd, nsDSig, "X509Certificate") {
 				cert, err := parseBase64Certificate(xc.Text())
 				if err != nil {
-					return fmt.Errorf("a signing KeyDescriptor holds a certificate that does not parse: %v", err)
+					return fmt.Errorf("a signing KeyDescriptor contains a certificate that does not parse: %v", err)
 				}
 				md.SigningCerts = append(md.SigningCerts, cert)
+				md.SigningCertInfo = append(md.SigningCertInfo, DescribeCertificate(cert))
 			}
 		}
 	}
@@ -287,7 +290,7 @@ func signingCertsCheck(md *Metadata, managerCert *x509.Certificate, certDisplay 
 	switch {
 	case installed < 0:
 		c.Status = report.Fail
-		c.Summary = fmt.Sprintf("the IdP signs with %s, but %s holds %s", strings.Join(others, " and "), certDisplay, Fingerprint(managerCert))
+		c.Summary = fmt.Sprintf("the IdP signs with %s, but %s contains %s", strings.Join(others, " and "), certDisplay, Fingerprint(managerCert))
 		c.Hint = fmt.Sprintf("save the IdP's current signing certificate as %s and restart the REST service", certDisplay)
 	case len(others) > 0:
 		c.Status = report.Warn

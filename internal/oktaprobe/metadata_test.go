@@ -80,7 +80,8 @@ func TestMetadataSignedVerifiedOnlyWithAnchor(t *testing.T) {
 		t.Errorf("signer as anchor: %v", err)
 	}
 
-	// A self-signed signer is not trusted because its own KeyInfo says so.
+	// A self-signed signer is not trusted merely because its own KeyInfo
+	// names it.
 	selfSigned := oktatest.NewCert(t, oktatest.CertOptions{CommonName: "attacker", KeyIndex: 5})
 	forged := oktatest.SignMetadata(t, idp.Metadata(), selfSigned)
 	md, err = ParseMetadata(forged, "m", []*x509.Certificate{ca.Cert}, now)
@@ -120,10 +121,10 @@ func TestMetadataValidUntilAndShape(t *testing.T) {
 	wantStatus(t, metadataChecks(md, nil, nil, "c", now), "metadata", report.Pass, "valid until")
 
 	for name, bad := range map[string]string{
-		"sp metadata": `<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x"><SPSSODescriptor/></EntityDescriptor>`,
+		"sp metadata":  `<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x"><SPSSODescriptor/></EntityDescriptor>`,
 		"not metadata": `<html/>`,
-		"doctype":     `<!DOCTYPE x [<!ENTITY a "b">]><EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata"/>`,
-		"bad time":    strings.Replace(string(doc("x")), `validUntil="x"`, `validUntil="tomorrow"`, 1),
+		"doctype":      `<!DOCTYPE x [<!ENTITY a "b">]><EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata"/>`,
+		"bad time":     strings.Replace(string(doc("x")), `validUntil="x"`, `validUntil="tomorrow"`, 1),
 	} {
 		_, err := ParseMetadata([]byte(bad), "m", nil, now)
 		if err == nil {

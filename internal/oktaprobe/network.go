@@ -24,7 +24,8 @@ type HTTPOptions struct {
 	// RootCAs verifies the IdP's TLS certificate; nil means the system's
 	// trust store.
 	RootCAs *x509.CertPool
-	// InsecureSkipVerify turns TLS verification off. Every report says so.
+	// InsecureSkipVerify turns TLS verification off. Every report then
+	// shows it.
 	InsecureSkipVerify bool
 	// Timeout bounds each request, from dialling to the end of the body.
 	Timeout time.Duration
@@ -102,10 +103,16 @@ func httpGet(ctx context.Context, client *http.Client, rawURL, userAgent string,
 		return resp, nil, sample, fmt.Errorf("read the body: %w", err)
 	}
 	if int64(len(body)) > limit {
-		return resp, nil, sample, fmt.Errorf("the body is larger than %d bytes", limit)
+		return resp, nil, sample, &fetchError{fmt.Sprintf("the body is larger than %d bytes", limit)}
 	}
 	return resp, body, sample, nil
 }
+
+// fetchError is a download that reached the server but failed, such as an
+// HTTP error status; its message needs no network diagnosis.
+type fetchError struct{ reason string }
+
+func (e *fetchError) Error() string { return e.reason }
 
 // fetchMetadata downloads metadata over verified https.
 func fetchMetadata(ctx context.Context, opts HTTPOptions, rawURL string) ([]byte, *dateSample, error) {
@@ -115,7 +122,7 @@ func fetchMetadata(ctx context.Context, opts HTTPOptions, rawURL string) ([]byte
 		return nil, sample, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, sample, fmt.Errorf("%s answered HTTP %s", rawURL, resp.Status)
+		return nil, sample, &fetchError{fmt.Sprintf("the server returned HTTP %s", resp.Status)}
 	}
 	return body, sample, nil
 }

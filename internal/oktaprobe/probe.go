@@ -69,9 +69,9 @@ type Result struct {
 	InsecureSkipVerify bool             `json:"insecure_skip_verify"`
 }
 
-// Run performs every check the options allow. It returns an error only
-// when the check itself cannot run (a file it needs is unreadable for
-// permission reasons); everything it finds is a check in the result.
+// Run performs every check the options allow. Everything it finds is a
+// check in the result. It returns an error only when the check itself
+// cannot run, such as when permission to read the certificate is denied.
 func Run(ctx context.Context, opts Options) (*Result, error) {
 	now := time.Now
 	if opts.Now != nil {
@@ -198,7 +198,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		responseChecksList = checks
 		res.User = user
 	}
-	res.Checks = append(res.Checks, clockCheck(samples, opts.MaxClockSkew, responseWindowFacts(opts, installed), opts.Offline))
+	res.Checks = append(res.Checks, clockCheck(samples, opts.MaxClockSkew, responseWindowFacts(opts, installed, now()), opts.Offline))
 	res.Checks = append(res.Checks, responseChecksList...)
 	if opts.HTTP.InsecureSkipVerify {
 		res.Checks = append(res.Checks, report.Check{ID: "tls-verify", Subject: "idp", Status: report.Warn,
@@ -229,11 +229,12 @@ func loadMetadata(ctx context.Context, opts Options) ([]byte, *dateSample, strin
 	src := opts.Metadata
 	if strings.HasPrefix(src, "https://") {
 		data, sample, err := fetchMetadata(ctx, opts.HTTP, src)
-		if err != nil {
+		var fetchErr *fetchError
+		if err != nil && !errors.As(err, &fetchErr) {
 			summary, _ := describeNetError(hostOf(src), err)
-			if !strings.Contains(err.Error(), "answered HTTP") && !strings.Contains(err.Error(), "larger than") {
-				err = errors.New(summary)
-			}
+			err = errors.New(summary)
+		}
+		if err != nil {
 			return nil, sample, src, fmt.Errorf("cannot download %s: %w", src, err)
 		}
 		return data, sample, src, nil

@@ -284,3 +284,23 @@ func TestRunUnreadableCertificateIsEnvironmentError(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestRunMetadataDownloadFailures(t *testing.T) {
+	idp := oktatest.StartIdP(t, oktatest.IdPOptions{})
+	layout := sandbox(t)
+	writeUnder(t, layout, manager.OktaCertificate, idp.Signing.CertPEM())
+
+	res := runProbe(t, Options{Layout: layout, Metadata: idp.URL + "/no-metadata-here", HTTP: idpHTTP(idp)})
+	wantStatus(t, res.Checks, "metadata", report.Fail, "the server returned HTTP 404")
+
+	res = runProbe(t, Options{Layout: layout, Metadata: idp.MetadataURL(), HTTP: HTTPOptions{Timeout: 5 * time.Second}})
+	wantStatus(t, res.Checks, "metadata", report.Fail, "unknown authority")
+
+	res = runProbe(t, Options{Layout: layout, Metadata: idp.MetadataURL(), HTTP: idpHTTP(idp)})
+	wantStatus(t, res.Checks, "metadata", report.Pass, "")
+	wantStatus(t, res.Checks, "metadata-certs", report.Pass, "")
+	// The metadata's own sign-in URL is requested when nothing else names one.
+	if res.SSOURL != idp.URL+"/sso" {
+		t.Errorf("sign-in URL %q", res.SSOURL)
+	}
+}

@@ -123,35 +123,47 @@ type verifiedResponse struct {
 	Root *etree.Element
 }
 
-// verifyResponse parses a response, rejects what cannot be read safely,
-// and verifies its signatures with the XML signature library, trusting
-// only the given certificates. On success every field is to be read from
-// the returned Response and Assertion elements only.
-func verifyResponse(data []byte, trusted []*x509.Certificate, at func(*x509.Certificate) time.Time) (*verifiedResponse, error) {
+// inspectResponse parses a response and rejects what cannot be read
+// safely: a DTD, another root element, an encrypted assertion, and the
+// shapes signature wrapping needs (several assertions, an assertion that
+// is not a direct child of the Response, repeated IDs). It returns the
+// Response element and its one assertion, neither of them verified.
+func inspectResponse(data []byte) (*etree.Element, *etree.Element, error) {
 	doc, err := parseXML(data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	root := doc.Root()
 	if !isElement(root, nsProtocol, "Response") {
-		return nil, fmt.Errorf("%w: found %s in namespace %q", ErrNotResponse, root.Tag, root.NamespaceURI())
+		return nil, nil, fmt.Errorf("%w: found %s in namespace %q", ErrNotResponse, root.Tag, root.NamespaceURI())
 	}
 	if enc := descendants(root, nsAssertion, "EncryptedAssertion"); len(enc) > 0 {
-		return nil, ErrEncryptedAssertion
+		return nil, nil, ErrEncryptedAssertion
 	}
 	assertions := descendants(root, nsAssertion, "Assertion")
 	switch {
 	case len(assertions) == 0:
-		return nil, ErrNoAssertion
+		return nil, nil, ErrNoAssertion
 	case len(assertions) > 1:
-		return nil, &WrappingError{Reason: fmt.Sprintf("the response holds %d Assertion elements; a genuine response holds one, so this looks like a signature-wrapping attempt", len(assertions))}
+		return nil, nil, &WrappingError{Reason: fmt.Sprintf("the response contains %d Assertion elements; a genuine response contains one, so this looks like a signature-wrapping attempt", len(assertions))}
 	case assertions[0].Parent() != root:
-		return nil, &WrappingError{Reason: fmt.Sprintf("the Assertion sits inside %s instead of directly in the Response, as in a signature-wrapping attempt", assertions[0].Parent().Tag)}
+		return nil, nil, &WrappingError{Reason: fmt.Sprintf("the Assertion sits inside %s instead of directly in the Response, as in a signature-wrapping attempt", assertions[0].Parent().Tag)}
 	}
 	if dups := duplicateIDs(root); len(dups) > 0 {
-		return nil, &WrappingError{Reason: fmt.Sprintf("the ID %q appears on more than one element, so a signature reference to it is ambiguous", dups[0])}
+		return nil, nil, &WrappingError{Reason: fmt.Sprintf("the ID %q appears on more than one element, so a signature reference to it is ambiguous", dups[0])}
 	}
-	assertion := assertions[0]
+	return root, assertions[0], nil
+}
+
+// verifyResponse inspects a response and verifies its signatures with the
+// XML signature library, trusting only the given certificates. On success
+// every field is to be read from the returned Response and Assertion
+// elements only.
+func verifyResponse(data []byte, trusted []*x509.Certificate, at func(*x509.Certificate) time.Time) (*verifiedResponse, error) {
+	root, assertion, err := inspectResponse(data)
+	if err != nil {
+		return nil, err
+	}
 	v := &verifiedResponse{Root: root}
 	responseSig := firstChild(root, nsDSig, "Signature")
 	assertionSig := firstChild(assertion, nsDSig, "Signature")
@@ -175,8 +187,8 @@ func verifyResponse(data []byte, trusted []*x509.Certificate, at func(*x509.Cert
 	if assertionSig != nil {
 		info := readSignatureInfo(assertionSig)
 		v.AssertionSig = &info
-		// With a signed Response, the assertion is verified as the
-		// Response's signature covered it; otherwise as it stands.
+		// With a signed Response, the assertion is verified in the form the
+		// Response's signature covered; otherwise in the received form.
 		target := assertion
 		if v.Assertion != nil {
 			target = v.Assertion

@@ -127,7 +127,7 @@ func windowStart(w window) time.Time {
 	return *w.End
 }
 
-// describeOffset says how far the local clock is from the IdP's.
+// describeOffset describes how far the local clock is from the IdP's.
 func describeOffset(d time.Duration) string {
 	switch {
 	case d > 0:

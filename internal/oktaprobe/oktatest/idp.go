@@ -61,7 +61,7 @@ type IdP struct {
 	t       testing.TB
 }
 
-// StartIdP starts an identity provider that knows the test manager as a
+// StartIdP starts an identity provider with the test manager registered as a
 // service provider; it stops when the test ends.
 func StartIdP(t testing.TB, o IdPOptions) *IdP {
 	t.Helper()
@@ -179,7 +179,7 @@ func (i *IdP) Login(name, password string) string {
 	page, _ := io.ReadAll(resp.Body)
 	m := samlResponseField.FindSubmatch(page)
 	if m == nil {
-		i.t.Fatalf("the IdP's answer (%s) has no SAMLResponse field: %.300s", resp.Status, page)
+		i.t.Fatalf("the IdP response (%s) has no SAMLResponse field: %.300s", resp.Status, page)
 	}
 	return html.UnescapeString(string(m[1]))
 }
@@ -267,7 +267,7 @@ func (quietLogger) Fatal(v ...interface{})        { panic(fmt.Sprint(v...)) }
 func (quietLogger) Fatalf(f string, v ...interface{}) {
 	panic(fmt.Sprintf(f, v...))
 }
-func (quietLogger) Fatalln(v ...interface{})        { panic(fmt.Sprint(v...)) }
-func (quietLogger) Panic(v ...interface{})          { panic(fmt.Sprint(v...)) }
+func (quietLogger) Fatalln(v ...interface{})          { panic(fmt.Sprint(v...)) }
+func (quietLogger) Panic(v ...interface{})            { panic(fmt.Sprint(v...)) }
 func (quietLogger) Panicf(f string, v ...interface{}) { panic(fmt.Sprintf(f, v...)) }
-func (quietLogger) Panicln(v ...interface{})        { panic(fmt.Sprint(v...)) }
+func (quietLogger) Panicln(v ...interface{})          { panic(fmt.Sprint(v...)) }

@@ -19,6 +19,10 @@ const DefaultMaxClockSkew = 30 * time.Second
 // assumption: IdPs commonly issue assertions valid for a few minutes.
 const AssumedAssertionMargin = 5 * time.Minute
 
+// dateResolution is the precision of the HTTP Date header, allowed on top
+// of an assertion's margins before the clock check fails.
+const dateResolution = time.Second
+
 // margins are how far the local clock may run behind (before NotBefore)
 // and ahead (past NotOnOrAfter) of the IdP's for a fresh assertion.
 type margins struct {
@@ -86,10 +90,10 @@ func clockCheck(samples []*dateSample, maxSkew time.Duration, m margins, offline
 		abs = -abs
 	}
 	switch {
-	case off < 0 && -off >= m.Behind:
+	case off < 0 && -off > m.Behind+dateResolution:
 		c.Status = report.Fail
 		c.Summary = fmt.Sprintf("the local clock is %s, so fresh assertions arrive before their NotBefore (margin %s)", describeOffset(off), m.Behind)
-	case off > 0 && off >= m.Ahead:
+	case off > 0 && off > m.Ahead+dateResolution:
 		c.Status = report.Fail
 		c.Summary = fmt.Sprintf("the local clock is %s, so fresh assertions arrive after their NotOnOrAfter (margin %s)", describeOffset(off), m.Ahead)
 	case abs > maxSkew:

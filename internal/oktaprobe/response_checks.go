@@ -81,15 +81,17 @@ func responseChecks(ctx context.Context, in ResponseInput, env responseEnv) ([]r
 	parse.Status = report.Pass
 	parse.Summary = "well-formed XML without DOCTYPE or entity declarations"
 
-	structure := report.Check{ID: "response-assertion", Subject: subject}
+	structure := report.Check{ID: "response-assertion", Subject: subject, Status: report.Pass, Summary: "one assertion, directly in the Response"}
 	signature := report.Check{ID: "response-signature", Subject: subject}
+	rejected := func(err error) []report.Check {
+		fillStructureFailure(&structure, err)
+		const why = "the response's structure was rejected"
+		return skipRest([]report.Check{parse, structure, skipped("response-signature", subject, why)}, why)
+	}
 	if len(env.Trusted) == 0 {
 		if _, _, err := inspectResponse(in.XML); err != nil {
-			fillStructureFailure(&structure, err)
-			return skipRest([]report.Check{parse, structure, skipped("response-signature", subject, "the response's structure was rejected")}, "the response's structure was rejected"), nil
+			return rejected(err), nil
 		}
-		structure.Status = report.Pass
-		structure.Summary = "one assertion, directly in the Response"
 		signature.Status = report.Skip
 		signature.Summary = "no installed IdP certificate to verify the signature with"
 		signature.Hint = "pass the IdP's signing certificate with --certificate FILE"
@@ -105,38 +107,12 @@ func responseChecks(ctx context.Context, in ResponseInput, env responseEnv) ([]r
 	var sigErr *SignatureError
 	switch {
 	case errors.As(err, &sigErr) || errors.Is(err, ErrUnsigned):
-		structure.Status = report.Pass
-		structure.Summary = "one assertion, directly in the Response"
 		fillSignatureFailure(&signature, err, signer, env)
 		return skipRest([]report.Check{parse, structure, signature}, "the signature did not verify, so no field is trusted"), nil
 	case err != nil:
-		fillStructureFailure(&structure, err)
-		return skipRest([]report.Check{parse, structure, skipped("response-signature", subject, "the response's structure was rejected")}, "the response's structure was rejected"), nil
+		return rejected(err), nil
 	}
-	structure.Status = report.Pass
-	structure.Summary = "one assertion, directly in the Response"
-
-	signature.Status = report.Pass
-	var signed []string
-	for _, s := range []struct {
-		name string
-		info *signatureInfo
-	}{{"Response", v.ResponseSig}, {"Assertion", v.AssertionSig}} {
-		if s.info == nil {
-			continue
-		}
-		signed = append(signed, s.name)
-		signature.AddEvidence(strings.ToLower(s.name)+"_algorithm", algorithmName(s.info.Algorithm)+", digest "+algorithmName(s.info.Digest))
-		if weakAlgorithm(s.info.Algorithm) || weakAlgorithm(s.info.Digest) {
-			signature.Status = report.Warn
-			signature.Hint = "switch the IdP's SAML app to SHA-256 signatures"
-		}
-	}
-	signature.AddEvidence("signed", strings.Join(signed, ", ")).AddEvidence("certificate_sha256", Fingerprint(signer))
-	signature.Summary = fmt.Sprintf("%s signed with the installed certificate %s", strings.Join(signed, " and "), Fingerprint(signer))
-	if signature.Status == report.Warn {
-		signature.Summary += ", but with SHA-1"
-	}
+	signature = verifiedSignatureCheck(v, signer)
 
 	facts, err := readAssertion(v.Assertion)
 	if err != nil {
@@ -175,6 +151,33 @@ func responseChecks(ctx context.Context, in ResponseInput, env responseEnv) ([]r
 	groupsChk, groups := groupsCheck(facts)
 	checks = append(checks, groupsChk, userGroupsCheck(ctx, env.Groups, groups, user))
 	return checks, user
+}
+
+// verifiedSignatureCheck reports which elements are signed, and with
+// which algorithms, once the signatures verified.
+func verifiedSignatureCheck(v *verifiedResponse, signer *x509.Certificate) report.Check {
+	c := report.Check{ID: "response-signature", Subject: "response", Status: report.Pass}
+	var signed []string
+	for _, s := range []struct {
+		name string
+		info *signatureInfo
+	}{{"Response", v.ResponseSig}, {"Assertion", v.AssertionSig}} {
+		if s.info == nil {
+			continue
+		}
+		signed = append(signed, s.name)
+		c.AddEvidence(strings.ToLower(s.name)+"_algorithm", algorithmName(s.info.Algorithm)+", digest "+algorithmName(s.info.Digest))
+		if weakAlgorithm(s.info.Algorithm) || weakAlgorithm(s.info.Digest) {
+			c.Status = report.Warn
+			c.Hint = "switch the IdP's SAML app to SHA-256 signatures"
+		}
+	}
+	c.AddEvidence("signed", strings.Join(signed, ", ")).AddEvidence("certificate_sha256", Fingerprint(signer))
+	c.Summary = fmt.Sprintf("%s signed with the installed certificate %s", strings.Join(signed, " and "), Fingerprint(signer))
+	if c.Status == report.Warn {
+		c.Summary += ", but with SHA-1"
+	}
+	return c
 }
 
 func fillStructureFailure(c *report.Check, err error) {

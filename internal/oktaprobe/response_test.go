@@ -406,3 +406,16 @@ func TestResponseCommentInsideValueReadWhole(t *testing.T) {
 		t.Errorf("username = %q", got)
 	}
 }
+
+func TestResponseSHA1SignatureWarns(t *testing.T) {
+	idp := oktatest.StartIdP(t, oktatest.IdPOptions{SignatureMethod: "http://www.w3.org/2000/09/xmldsig#rsa-sha1"})
+	idp.AddUser(alice)
+	checks, user := checkResponse(t, idp, idp.LoginXML("alice", "alice-pw"), nil)
+	c := wantStatus(t, checks, "response-signature", report.Warn, "but with SHA-1")
+	if evidence(c, "assertion_algorithm") != "rsa-sha1, digest sha1" || !strings.Contains(c.Hint, "SHA-256") {
+		t.Errorf("evidence %v, hint %q", c.Evidence, c.Hint)
+	}
+	if user == nil || user.Attributes["username"][0] != "alice" {
+		t.Errorf("user = %+v", user)
+	}
+}

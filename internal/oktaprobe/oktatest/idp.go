@@ -47,6 +47,9 @@ type IdPOptions struct {
 	DateOffset time.Duration
 	// Mutate edits each assertion before it is signed.
 	Mutate func(*saml.Assertion)
+	// SignatureMethod is the XML signature algorithm URI; RSA-SHA256 when
+	// empty.
+	SignatureMethod string
 }
 
 // IdP is a crewjam/saml identity provider served over TLS on 127.0.0.1
@@ -109,6 +112,7 @@ func StartIdP(t testing.TB, o IdPOptions) *IdP {
 		t.Fatalf("start the SAML IdP: %v", err)
 	}
 	i.idp.IDP.AssertionMaker = cloudifyAssertionMaker{mutate: o.Mutate}
+	i.idp.IDP.SignatureMethod = o.SignatureMethod
 
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)

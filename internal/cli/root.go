@@ -92,6 +92,7 @@ error, 3 environment not usable, 4 changes pending, 130 interrupted.`,
 		newInstallCmd(app, nil), newListCmd(app, nil), newShowCmd(app, nil), newEnableCmd(app, nil), newDisableCmd(app, nil), newRemoveCmd(app, nil), newAdoptCmd(app, nil), newRollbackCmd(app, nil),
 		newRestartCmd(app, nil),
 		newStatusCmd(app, nil),
+		newOktaCmd(app),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())

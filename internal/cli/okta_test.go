@@ -1,0 +1,199 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cfyauth/cfyauth/internal/manager"
+	"github.com/cfyauth/cfyauth/internal/oktaprobe/oktatest"
+)
+
+// runCLI runs one cfyauth command line in-process and returns its exit
+// code, stdout and stderr.
+func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	io := &IOStreams{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut}
+	app := NewApp(io, func(string) string { return "" })
+	code := app.Run(context.Background(), args)
+	return code, out.String(), errOut.String()
+}
+
+// oktaSandbox lays out a manager with the IdP's certificate installed and
+// the Console pointed at the IdP, and writes the IdP's TLS CA to a file.
+func oktaSandbox(t *testing.T, idp *oktatest.IdP) (root, caFile string) {
+	t.Helper()
+	root = filepath.Join(t.TempDir(), "mgr")
+	if _, err := manager.InitSandbox(root, manager.SandboxOptions{Release: "7.0", UID: os.Getuid(), GID: os.Getgid(), Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	write := func(path string, data []byte) {
+		t.Helper()
+		p := filepath.Join(root, path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(manager.OktaCertificate, idp.Signing.CertPEM())
+	write("/opt/cloudify-stage/dist/userData/config.json",
+		[]byte(`{"auth": {"type": "saml", "certPath": "/etc/cloudify/ssl/okta_certificate.pem", "loginPageUrl": "`+idp.SSOURL()+`"}}`))
+	caFile = filepath.Join(t.TempDir(), "idp-ca.pem")
+	if err := os.WriteFile(caFile, idp.CAPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return root, caFile
+}
+
+func TestOktaCheckLiveIdPJSON(t *testing.T) {
+	idp := oktatest.StartIdP(t, oktatest.IdPOptions{})
+	idp.AddUser(oktatest.User{Name: "jane.doe@example.test", Password: "pw", Email: "jane.doe@example.test", GivenName: "Jane", Surname: "Doe", Groups: []string{"Cloudify Admins"}})
+	root, caFile := oktaSandbox(t, idp)
+	captured := idp.Login("jane.doe@example.test", "pw")
+
+	code, stdout, stderr := runCLI(t, captured, "--root", root, "-o", "json", "okta", "check",
+		"--manager-host", oktatest.ManagerHost, "--metadata", idp.MetadataURL(), "--idp-ca-cert", caFile, "--saml-response", "-")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	var doc struct {
+		OK      bool           `json:"ok"`
+		Command string         `json:"command"`
+		Summary map[string]int `json:"summary"`
+		User    struct {
+			Attributes map[string][]string `json:"attributes"`
+		} `json:"user"`
+		Checks []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"checks"`
+		Certificate struct {
+			SHA256 string `json:"sha256"`
+		} `json:"certificate"`
+		InsecureSkipVerify bool `json:"insecure_skip_verify"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+		t.Fatalf("not one JSON document: %v\n%s", err, stdout)
+	}
+	if !doc.OK || doc.Command != "okta check" || doc.Summary["fail"] != 0 || doc.InsecureSkipVerify {
+		t.Errorf("ok %v command %q summary %v", doc.OK, doc.Command, doc.Summary)
+	}
+	if got := doc.User.Attributes["groups"]; len(got) != 1 || got[0] != "Cloudify Admins" {
+		t.Errorf("groups %q", got)
+	}
+	if doc.Certificate.SHA256 == "" || len(doc.Checks) < 15 {
+		t.Errorf("certificate %q, %d checks", doc.Certificate.SHA256, len(doc.Checks))
+	}
+	if strings.Contains(stdout, captured[:40]) {
+		t.Error("the JSON output repeats the captured response")
+	}
+}
+
+func TestOktaCheckTableAndExitCodes(t *testing.T) {
+	idp := oktatest.StartIdP(t, oktatest.IdPOptions{})
+	idp.AddUser(oktatest.User{Name: "bob", Password: "pw"})
+	root, caFile := oktaSandbox(t, idp)
+
+	code, stdout, stderr := runCLI(t, "", "--root", root, "okta", "check", "--idp-ca-cert", caFile)
+	if code != 0 || !strings.Contains(stdout, "sso-url") || !strings.Contains(stderr, "passed") {
+		t.Errorf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+
+	// A wrong manager host makes the response checks fail: exit 1.
+	respFile := filepath.Join(t.TempDir(), "resp.txt")
+	os.WriteFile(respFile, []byte(idp.Login("bob", "pw")), 0o644)
+	code, stdout, stderr = runCLI(t, "", "--root", root, "okta", "check", "--idp-ca-cert", caFile,
+		"--manager-host", "other.example.test", "--saml-response", respFile)
+	if code != 1 || !strings.Contains(stdout, "wrong audience") || !strings.Contains(stderr, "OKTA checks failed") {
+		t.Errorf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+
+	// Warnings (no groups attribute) fail only with --strict.
+	code, _, _ = runCLI(t, "", "--root", root, "okta", "check", "--idp-ca-cert", caFile,
+		"--manager-host", oktatest.ManagerHost, "--saml-response", respFile)
+	if code != 0 {
+		t.Errorf("without --strict: exit %d", code)
+	}
+	code, _, stderr = runCLI(t, "", "--root", root, "--strict", "okta", "check", "--idp-ca-cert", caFile,
+		"--manager-host", oktatest.ManagerHost, "--saml-response", respFile)
+	if code != 1 || !strings.Contains(stderr, "--strict") {
+		t.Errorf("with --strict: exit %d\n%s", code, stderr)
+	}
+}
+
+func TestOktaCheckUsageErrors(t *testing.T) {
+	idp := oktatest.StartIdP(t, oktatest.IdPOptions{})
+	root, caFile := oktaSandbox(t, idp)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--at", "2026-01-01T00:00:00Z"}, "--at applies to --saml-response"},
+		{[]string{"--saml-response", "missing.txt"}, "--saml-response missing.txt: no such file"},
+		{[]string{"--saml-response", caFile, "--at", "yesterday"}, "not an RFC 3339 time"},
+		{[]string{"--metadata", "http://idp.example.test/metadata"}, "plain http"},
+		{[]string{"--metadata", "ftp://idp.example.test/metadata"}, "neither an https:// URL nor a file"},
+		{[]string{"--metadata", "missing.xml"}, "--metadata missing.xml: no such file"},
+		{[]string{"--metadata-ca", caFile}, "--metadata-ca needs --metadata"},
+		{[]string{"--idp-ca-cert", root + "/etc/passwd"}, "contains no PEM certificate"},
+		{[]string{"--idp-ca-cert", caFile, "--insecure-skip-verify"}, "cannot be used together"},
+		{[]string{"--manager-host", "https://mgr.example.test/"}, "is not a host name"},
+		{[]string{"--timeout", "0s"}, "--timeout 0s is not positive"},
+		{[]string{"--certificate", "missing.pem"}, "--certificate missing.pem: no such file"},
+		{[]string{"--console-config", "missing.json"}, "--console-config missing.json: no such file"},
+		{[]string{"extra"}, "takes no arguments"},
+	}
+	for _, tc := range cases {
+		args := append([]string{"--root", root, "okta", "check"}, tc.args...)
+		code, stdout, stderr := runCLI(t, "", args...)
+		if code != 2 || !strings.Contains(stderr, tc.want) || !strings.Contains(stderr, "cfyauth: hint:") {
+			t.Errorf("%v: exit %d, stderr %q", tc.args, code, stderr)
+		}
+		if stdout != "" {
+			t.Errorf("%v: stdout %q", tc.args, stdout)
+		}
+	}
+	// A response file that is neither XML nor base64 is a usage error too.
+	junk := filepath.Join(t.TempDir(), "junk.txt")
+	os.WriteFile(junk, []byte("not a response!"), 0o644)
+	code, _, stderr := runCLI(t, "", "--root", root, "okta", "check", "--saml-response", junk)
+	if code != 2 || !strings.Contains(stderr, "neither XML nor base64") {
+		t.Errorf("junk response: exit %d %q", code, stderr)
+	}
+}
+
+func TestOktaCheckCertificateWithoutManager(t *testing.T) {
+	pair := oktatest.NewCert(t, oktatest.CertOptions{CommonName: "candidate"})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "cert.pem")
+	os.WriteFile(path, pair.CertPEM(), 0o644)
+	code, stdout, stderr := runCLI(t, "", "--root", dir, "okta", "check", "--certificate", path)
+	if code != 3 || !strings.Contains(stderr, "no Cloudify Manager found") {
+		t.Errorf("--root without a manager: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+func TestOktaCheckCertificateOffManagerHost(t *testing.T) {
+	if _, err := os.Stat(manager.ManagerDir); err == nil {
+		t.Skip("this host has " + manager.ManagerDir + ", so / is a manager")
+	}
+	pair := oktatest.NewCert(t, oktatest.CertOptions{CommonName: "candidate"})
+	path := filepath.Join(t.TempDir(), "cert.pem")
+	os.WriteFile(path, pair.CertPEM(), 0o644)
+	code, stdout, stderr := runCLI(t, "", "okta", "check", "--certificate", path)
+	if code != 0 || !strings.Contains(stdout, "CN=candidate") {
+		t.Errorf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	code, _, stderr = runCLI(t, "", "okta", "check")
+	if code != 3 || !strings.Contains(stderr, "no Cloudify Manager found") {
+		t.Errorf("without --certificate: exit %d %q", code, stderr)
+	}
+}

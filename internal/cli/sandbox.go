@@ -67,7 +67,7 @@ release changes nothing.`,
 			} else {
 				app.Printf("%s is already a sandbox manager of release %s; nothing changed\n", res.Root, res.Release)
 			}
-			app.Infof("next: cfyauth --root %s validate examples/authenticators/meme_auth.py", shellQuote(res.Root))
+			app.Infof("next: cfyauth --root %s install examples/authenticators/meme_auth.py --enable", shellQuote(res.Root))
 			return nil
 		},
 	}

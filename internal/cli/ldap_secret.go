@@ -3,12 +3,10 @@ package cli
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"strings"
 
-	"golang.org/x/term"
 
 	"github.com/cfyauth/cfyauth/internal/apperr"
 	"github.com/cfyauth/cfyauth/internal/ldapprobe"
@@ -77,9 +75,7 @@ func ldapSecretUserPassword(app *App, user string, opts ldapSecretOptions) (ldap
 		return "", "", apperr.Usage("missing_password", "no password for %s", user).
 			WithHint("pass --password-stdin, --password-file FILE or set CFYAUTH_PASSWORD")
 	}
-	fmt.Fprintf(app.IO.ErrOut, "Password for %s: ", user)
-	raw, err := term.ReadPassword(int(f.Fd()))
-	fmt.Fprintln(app.IO.ErrOut)
+	raw, err := readSecretNoEcho(f, app.IO.ErrOut, "Password for "+user+": ")
 	if err != nil {
 		return "", "", apperr.Usage("invalid_input", "cannot read the password from the terminal: %v", err)
 	}

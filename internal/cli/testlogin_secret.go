@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 
-	"golang.org/x/term"
 
 	"github.com/cfyauth/cfyauth/internal/apperr"
 )
@@ -139,9 +138,7 @@ func loginSecretPrompt(app *App, src loginSecretSources) (string, error) {
 		return "", apperr.Usage("missing_secret", "no %s given and stdin is not a terminal to prompt on", what).
 			WithHint("pass --%s (and pipe it in), --%s FILE, or set %s", src.StdinFlag, src.FileFlag, src.EnvVar)
 	}
-	fmt.Fprintf(app.IO.ErrOut, "%s: ", upperFirst(what))
-	data, err := term.ReadPassword(int(f.Fd()))
-	fmt.Fprintln(app.IO.ErrOut)
+	data, err := readSecretNoEcho(f, app.IO.ErrOut, upperFirst(what)+": ")
 	if err != nil {
 		return "", apperr.Environment("prompt_failed", "cannot read the %s from the terminal: %v", what, err).
 			WithHint("pass it with --%s or --%s FILE instead", src.StdinFlag, src.FileFlag)

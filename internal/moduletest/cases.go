@@ -26,7 +26,7 @@ const maxSecretFileSize = 64 << 10
 // environment of the module's process.
 type CasesFile struct {
 	Cases []Case
-	// Env holds NAME=VALUE pairs, sorted by name.
+	// Env contains NAME=VALUE pairs, sorted by name.
 	Env []string
 }
 

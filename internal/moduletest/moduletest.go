@@ -51,7 +51,7 @@ type Options struct {
 	// means DefaultStepTimeout.
 	StepTimeout time.Duration
 	AuthBase    AuthBaseMode
-	// Env holds NAME=VALUE pairs added to the module's minimal environment.
+	// Env contains NAME=VALUE pairs added to the module's minimal environment.
 	Env []string
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cfyauth/cfyauth/internal/apperr"
@@ -559,5 +560,45 @@ func TestUnusablePythonIsEnvironmentError(t *testing.T) {
 	_, err := Run(context.Background(), src, []Case{{Name: "r", Request: Request{}}}, Options{Python: "/bin/false"})
 	if apperr.ExitCodeOf(err) != apperr.ExitEnvironment {
 		t.Errorf("err = %v, want exit 3", err)
+	}
+}
+
+// A process started in a new session leaves the harness's process group, so
+// the report says the harness cannot stop it. The test stops it by its PID.
+func TestEscapedChildIsNamed(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "escaped.pid")
+	src := inlineModule(t, "escape_auth", `import os
+import subprocess
+from cloudify_premium.authentication.auth_base import AuthBase, UserData
+
+
+class EscapeAuthentication(AuthBase):
+
+    def _authenticate_request(self, request):
+        child = subprocess.Popen(["sleep", "60"], start_new_session=True,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(os.environ["ESCAPE_PID_FILE"], "w") as out:
+            out.write(str(child.pid))
+        return UserData("escaper")
+
+
+configure = EscapeAuthentication().configure
+`)
+	_, c := runOne(t, src, Request{}, Options{Env: []string{"ESCAPE_PID_FILE=" + pidFile}})
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("the module did not record its child: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	if c.Outcome != OutcomeUser {
+		t.Errorf("outcome = %s, want user", c.Outcome)
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "which the harness cannot stop") ||
+		!strings.Contains(c.Warnings[0], strconv.Itoa(pid)) {
+		t.Errorf("warnings = %v, want the escaped PID %d named", c.Warnings, pid)
 	}
 }

@@ -430,9 +430,11 @@ def class_name(value):
 
 
 def new_children():
-    """PIDs of processes started by this one since the last call (Linux)."""
-    found = set()
+    """Return the processes started by this one since the last call (Linux),
+    as (PID, whether it is still in this process group) pairs."""
+    found = {}
     me = str(os.getpid())
+    group = str(os.getpgrp())
     try:
         entries = os.listdir("/proc")
     except OSError:
@@ -446,9 +448,9 @@ def new_children():
         except (OSError, IndexError):
             continue
         # The fields are state, ppid, pgrp and more. A zombie has already ended.
-        if len(fields) > 1 and fields[1] == me and fields[0] != "Z":
-            found.add(int(entry))
-    fresh = sorted(found - _known_children)
+        if len(fields) > 2 and fields[1] == me and fields[0] != "Z":
+            found[int(entry)] = fields[2] == group
+    fresh = [(pid, found[pid]) for pid in sorted(found) if pid not in _known_children]
     _known_children.update(found)
     return fresh
 
@@ -484,9 +486,17 @@ def collect(captures):
     return logs, output, dropped
 
 
-def children_warning(pids):
-    return ("the module started %d process(es) that were still running after the step (PIDs %s); "
-            "the harness stops them when it ends" % (len(pids), ", ".join(str(p) for p in pids)))
+def children_warning(children):
+    grouped = [str(pid) for pid, in_group in children if in_group]
+    escaped = [str(pid) for pid, in_group in children if not in_group]
+    parts = []
+    if grouped:
+        parts.append("the module started %d process(es) that were still running after the step (PIDs %s); "
+                     "the harness stops them when it ends" % (len(grouped), ", ".join(grouped)))
+    if escaped:
+        parts.append("the module started %d process(es) in a new process group or session (PIDs %s), "
+                     "which the harness cannot stop; stop them yourself" % (len(escaped), ", ".join(escaped)))
+    return "; ".join(parts)
 
 
 # --- load: import and configure ---------------------------------------------------------

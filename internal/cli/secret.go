@@ -7,7 +7,7 @@ import (
 	"os"
 	"strings"
 
-	"golang.org/x/term"
+	"golang.org/x/sys/unix"
 
 	"github.com/cfyauth/cfyauth/internal/apperr"
 )
@@ -44,13 +44,48 @@ var readPasswordFromTerminal = func(app *App, prompt string) (string, error) {
 	if !ok {
 		return "", errors.New("stdin is not a terminal")
 	}
-	fmt.Fprint(app.IO.ErrOut, prompt)
-	data, err := term.ReadPassword(int(f.Fd()))
-	fmt.Fprintln(app.IO.ErrOut)
+	return readLineWithoutEcho(f, app.IO.ErrOut, prompt)
+}
+
+// readLineWithoutEcho switches the terminal's echo off, then shows the
+// prompt and reads one line. Switching echo off first means that characters
+// typed before the read starts are not echoed either.
+func readLineWithoutEcho(f *os.File, errOut io.Writer, prompt string) (string, error) {
+	fd := int(f.Fd())
+	saved, err := unix.IoctlGetTermios(fd, unix.TCGETS)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("read the terminal settings: %w", err)
 	}
-	return string(data), nil
+	quiet := *saved
+	quiet.Lflag &^= unix.ECHO
+	quiet.Lflag |= unix.ICANON | unix.ISIG
+	quiet.Iflag |= unix.ICRNL
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &quiet); err != nil {
+		return "", fmt.Errorf("switch the terminal's echo off: %w", err)
+	}
+	defer unix.IoctlSetTermios(fd, unix.TCSETS, saved)
+
+	fmt.Fprint(errOut, prompt)
+	// The Enter key is not echoed either, so end the prompt line here.
+	defer fmt.Fprintln(errOut)
+	var line []byte
+	one := make([]byte, 1)
+	for len(line) <= maxSecretSize {
+		n, err := f.Read(one)
+		if n == 1 {
+			if one[0] == '\n' {
+				return strings.TrimSuffix(string(line), "\r"), nil
+			}
+			line = append(line, one[0])
+		}
+		if errors.Is(err, io.EOF) {
+			return strings.TrimSuffix(string(line), "\r"), nil
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("the line is longer than 64 KiB")
 }
 
 // readSecret reads one secret from the first source that is set. Errors

@@ -52,7 +52,7 @@ func TestTestCommandExitCodes(t *testing.T) {
 		{"not authenticated", []string{"test", meme, "--user", "bob"}, 1},
 		{"not handled", []string{"test", meme}, 1},
 		{"module raises", []string{"test", filepath.Join(examples, "broken", "exits.py")}, 1},
-		{"module hangs", []string{"test", filepath.Join(examples, "broken", "hangs.py"), "--timeout", "500ms"}, 1},
+		{"module hangs", []string{"test", filepath.Join(examples, "broken", "hangs.py"), "--timeout", "2s"}, 1},
 		{"warnings with --strict", []string{"--strict", "test", filepath.Join(examples, "broken", "extra_fields.py"), "--user", "a"}, 1},
 		{"warnings without --strict", []string{"test", filepath.Join(examples, "broken", "extra_fields.py"), "--user", "a"}, 0},
 		{"missing file", []string{"test", filepath.Join(dir, "missing.py")}, 2},

@@ -227,7 +227,7 @@ func TestHangingStepTimesOut(t *testing.T) {
 		t.Fatalf("outcome = %s, want timeout", c.Outcome)
 	}
 	status, summary := stepByID(t, c.Phase, "authenticate")
-	if status != "fail" || !strings.Contains(summary, "did not return within 700ms") {
+	if status != "fail" || !strings.Contains(summary, "did not return within 2s") {
 		t.Errorf("authenticate step = %s %q, want a timeout failure", status, summary)
 	}
 	if status, _ := stepByID(t, rep.Load, "configure"); status != "pass" {
@@ -600,5 +600,31 @@ configure = EscapeAuthentication().configure
 	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "which the harness cannot stop") ||
 		!strings.Contains(c.Warnings[0], strconv.Itoa(pid)) {
 		t.Errorf("warnings = %v, want the escaped PID %d named", c.Warnings, pid)
+	}
+}
+
+// get_json follows werkzeug 2.1 and 2.2: a request that is not JSON is a
+// 400 error unless silent=True.
+func TestGetJSONOnRequestWithoutJSON(t *testing.T) {
+	src := inlineModule(t, "json_auth", `from cloudify_premium.authentication.auth_base import AuthBase, UserData
+
+
+class JSONAuthentication(AuthBase):
+
+    def _authenticate_request(self, request):
+        if request.headers.get("X-Silent"):
+            return UserData("quiet", body=request.get_json(silent=True))
+        return UserData("loud", body=request.get_json())
+
+
+configure = JSONAuthentication().configure
+`)
+	_, c := runOne(t, src, Request{Headers: []Header{{Name: "X-Silent", Value: "1"}}}, Options{})
+	if got, ok := c.User.field("body"); c.Outcome != OutcomeUser || !ok || got != nil {
+		t.Errorf("silent: outcome = %s, body = %v; want a user with a null body", c.Outcome, got)
+	}
+	_, c = runOne(t, src, Request{}, Options{})
+	if c.Outcome != OutcomeError || c.Error == nil || c.Error.HTTPStatus != 400 {
+		t.Errorf("not silent: outcome = %s, error %+v; want a 400 BadRequest", c.Outcome, c.Error)
 	}
 }

@@ -370,15 +370,19 @@ class Request(object):
         return self._body
 
     def get_json(self, force=False, silent=False, cache=True):
-        # As in werkzeug before 2.3: a body that is not JSON gives None.
-        if not (force or self.is_json) or not self._body:
-            return None
+        # As werkzeug 2.1 and 2.2 do, a request that is not JSON is a 400
+        # error unless silent is set. werkzeug 1.x returns None here, and 2.3
+        # and later raise a 415 error.
+        if not (force or self.is_json):
+            if silent:
+                return None
+            raise BadRequest("the request is not JSON: its Content-Type is not application/json")
         try:
             return json.loads(self._body.decode("utf-8"))
         except ValueError:
             if silent:
                 return None
-            raise BadRequest("Failed to decode JSON object")
+            raise BadRequest("the request body is not valid JSON")
 
     @property
     def json(self):

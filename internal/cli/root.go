@@ -93,6 +93,7 @@ error, 3 environment not usable, 4 changes pending, 130 interrupted.`,
 		newRestartCmd(app, nil),
 		newStatusCmd(app, nil),
 		newOktaCmd(app),
+		newTestCmd(app, nil),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())

@@ -4,7 +4,8 @@
 // The protocol runs on two extra file descriptors, so nothing a module
 // prints can corrupt it. The child reads newline-delimited JSON requests
 // from fd 3 until EOF. It writes newline-delimited JSON messages to fd 4:
-// first a "hello", then one "result" per request, then "done". Its stdout and
+// first a "hello", then one "result" per request, then "done". It may send
+// "event" messages in between to report progress. Its stdout and
 // stderr are captured separately and bounded in size. The child runs in its
 // own process group; a timeout kills the whole group, and the wait does not
 // hang on a pipe that a grandchild still holds open.
@@ -53,6 +54,10 @@ type Runner struct {
 	Python string
 	// Timeout bounds the whole child run; zero means 10 s.
 	Timeout time.Duration
+	// StepTimeout, when set, bounds the time between two protocol messages
+	// (and from the start to the first one), so a program that reports each
+	// step with an event gets each step bounded on its own.
+	StepTimeout time.Duration
 	// OutputLimit bounds captured stdout and stderr each; zero means
 	// DefaultOutputLimit.
 	OutputLimit int
@@ -74,11 +79,14 @@ type Message struct {
 type Outcome struct {
 	Hello     json.RawMessage
 	Results   []Message
+	Events    []Message
 	Stdout    string
 	Stderr    string
 	Truncated bool
 	ExitCode  int
-	Duration  time.Duration
+	// Signal is the signal that ended the child, or 0 when it exited.
+	Signal   syscall.Signal
+	Duration time.Duration
 }
 
 // Run starts program (a file name under programs/) with the interpreter,
@@ -129,10 +137,14 @@ func (r *Runner) run(ctx context.Context, body string, requests []any) (*Outcome
 
 	runCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// stepCtx is cancelled by the step watchdog; runCtx keeps telling the
+	// overall timeout apart.
+	stepCtx, stepCancel := context.WithCancel(runCtx)
+	defer stepCancel()
 	// -I: ignore PYTHON* variables and the user site; -B: write no .pyc
 	// files next to the modules; -u: unbuffered, so output before a crash
 	// is kept.
-	cmd := exec.CommandContext(runCtx, r.Python, "-I", "-B", "-u", "-c", source)
+	cmd := exec.CommandContext(stepCtx, r.Python, "-I", "-B", "-u", "-c", source)
 	cmd.Dir = dir
 	cmd.Env = append([]string{"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "LC_ALL=C.UTF-8",
 		"PYTHONIOENCODING=utf-8", "HOME=" + dir}, r.Env...)
@@ -171,12 +183,19 @@ func (r *Runner) run(ctx context.Context, body string, requests []any) (*Outcome
 		err error
 	}
 	readDone := make(chan readResult, 1)
+	progress := make(chan struct{}, 1)
 	go func() {
-		out, err := readMessages(respRead)
+		out, err := readMessages(respRead, progress)
 		readDone <- readResult{out, err}
 	}()
+	watchdogDone := make(chan struct{})
+	stepExpired := make(chan struct{})
+	if r.StepTimeout > 0 {
+		go watchStep(r.StepTimeout, progress, watchdogDone, stepExpired, stepCancel)
+	}
 
 	waitErr := cmd.Wait()
+	close(watchdogDone)
 	_ = killGroup(cmd)
 	// A grandchild may still hold fd 4 open; closing our end unblocks the
 	// reader in that case.
@@ -201,10 +220,20 @@ func (r *Runner) run(ctx context.Context, body string, requests []any) (*Outcome
 	out.Duration = time.Since(start)
 	if cmd.ProcessState != nil {
 		out.ExitCode = cmd.ProcessState.ExitCode()
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			out.Signal = ws.Signal()
+		}
 	}
 
 	if errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 		return out, &TimeoutError{Timeout: timeout}
+	}
+	select {
+	case <-stepExpired:
+		if ctx.Err() == nil {
+			return out, &TimeoutError{Timeout: r.StepTimeout, Step: true}
+		}
+	default:
 	}
 	if ctx.Err() != nil {
 		return out, ctx.Err()
@@ -220,10 +249,38 @@ func (r *Runner) run(ctx context.Context, body string, requests []any) (*Outcome
 }
 
 // TimeoutError means the child did not finish in time and was killed.
-type TimeoutError struct{ Timeout time.Duration }
+type TimeoutError struct {
+	Timeout time.Duration
+	// Step is set when StepTimeout expired: the child sent no message for
+	// that long.
+	Step bool
+}
 
 func (e *TimeoutError) Error() string {
+	if e.Step {
+		return fmt.Sprintf("the Python child did not finish a step within %s and was stopped", e.Timeout)
+	}
 	return fmt.Sprintf("the Python child did not finish within %s and was stopped", e.Timeout)
+}
+
+// watchStep cancels the run when no protocol message arrives on progress for
+// step, and then closes expired. It returns when done is closed.
+func watchStep(step time.Duration, progress <-chan struct{}, done <-chan struct{}, expired chan<- struct{}, cancel context.CancelFunc) {
+	timer := time.NewTimer(step)
+	defer timer.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-progress:
+			// Since Go 1.23 Reset discards a pending expiry, so no drain.
+			timer.Reset(step)
+		case <-timer.C:
+			close(expired)
+			cancel()
+			return
+		}
+	}
 }
 
 // ProtocolError means the child broke the protocol or died before finishing.
@@ -260,7 +317,9 @@ func writeRequests(w io.WriteCloser, requests []any) error {
 // maxMessage bounds one protocol line; results carry no module source.
 const maxMessage = 8 << 20
 
-func readMessages(r io.Reader) (*Outcome, error) {
+// readMessages collects the child's messages and signals progress, without
+// blocking, after each one.
+func readMessages(r io.Reader, progress chan<- struct{}) (*Outcome, error) {
 	out := &Outcome{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxMessage)
@@ -275,9 +334,15 @@ func readMessages(r io.Reader) (*Outcome, error) {
 			return out, &ProtocolError{Reason: fmt.Sprintf("invalid message: %v", err)}
 		}
 		m.Raw = append(json.RawMessage(nil), line...)
+		select {
+		case progress <- struct{}{}:
+		default:
+		}
 		switch m.Type {
 		case "hello":
 			out.Hello = m.Raw
+		case "event":
+			out.Events = append(out.Events, m)
 		case "result":
 			out.Results = append(out.Results, m)
 		case "done":

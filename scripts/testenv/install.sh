@@ -28,3 +28,4 @@ fi
 # Each server's own script installs it; they are listed here one per line.
 bash "$(dirname "$0")/slapd.sh" install
 bash "$(dirname "$0")/systemd-user.sh" install
+bash "$(dirname "$0")/flask.sh"

@@ -1,0 +1,2 @@
+"""Test-only imitation of the manager's premium package; see
+authentication/auth_base.py."""

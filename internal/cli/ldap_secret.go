@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 
-
 	"github.com/cfyauth/cfyauth/internal/apperr"
 	"github.com/cfyauth/cfyauth/internal/ldapprobe"
 )
@@ -75,7 +74,7 @@ func ldapSecretUserPassword(app *App, user string, opts ldapSecretOptions) (ldap
 		return "", "", apperr.Usage("missing_password", "no password for %s", user).
 			WithHint("pass --password-stdin, --password-file FILE or set CFYAUTH_PASSWORD")
 	}
-	raw, err := readSecretNoEcho(f, app.IO.ErrOut, "Password for "+user+": ")
+	raw, err := readLineWithoutEcho(f, app.IO.ErrOut, "Password for "+user+": ")
 	if err != nil {
 		return "", "", apperr.Usage("invalid_input", "cannot read the password from the terminal: %v", err)
 	}

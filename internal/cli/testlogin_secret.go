@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 
-
 	"github.com/cfyauth/cfyauth/internal/apperr"
 )
 
@@ -138,12 +137,12 @@ func loginSecretPrompt(app *App, src loginSecretSources) (string, error) {
 		return "", apperr.Usage("missing_secret", "no %s given and stdin is not a terminal to prompt on", what).
 			WithHint("pass --%s (and pipe it in), --%s FILE, or set %s", src.StdinFlag, src.FileFlag, src.EnvVar)
 	}
-	data, err := readSecretNoEcho(f, app.IO.ErrOut, upperFirst(what)+": ")
+	data, err := readLineWithoutEcho(f, app.IO.ErrOut, upperFirst(what)+": ")
 	if err != nil {
 		return "", apperr.Environment("prompt_failed", "cannot read the %s from the terminal: %v", what, err).
 			WithHint("pass it with --%s or --%s FILE instead", src.StdinFlag, src.FileFlag)
 	}
-	secret := strings.TrimRight(string(data), "\r\n")
+	secret := strings.TrimRight(data, "\r\n")
 	if secret == "" {
 		return "", apperr.Usage("invalid_secret", "the %s is empty", what).
 			WithHint("type the %s at the prompt, or pass --%s FILE", what, src.FileFlag)

@@ -32,6 +32,10 @@ type OktaCheckOptions struct {
 	Timeout            time.Duration
 	MaxClockSkew       time.Duration
 	Offline            bool
+	// FromManager reads the manager's user-groups with the admin's
+	// credentials, to match the response's group names against them.
+	FromManager       bool
+	AdminPasswordFile string
 
 	// Groups matches the response's group names against the manager's
 	// user-groups; nil leaves that check skipped.
@@ -86,6 +90,15 @@ attributes the manager reads: username, email, firstname, lastname, groups,
 shown exactly as sent. Encrypted assertions are reported as not supported;
 a DOCTYPE or entity declaration is rejected.
 
+With --from-manager it also lists the Cloudify user-groups whose names equal
+the sent group names exactly (the manager matches SAML groups by name) and
+the role and tenants each grants, read from GET /api/v3.1/user-groups at
+--manager-url (on the manager host by default http://127.0.0.1:8100). That
+needs an admin's login: the user from CLOUDIFY_USERNAME (default admin),
+the password from --admin-password-file, CFYAUTH_ADMIN_PASSWORD or
+CLOUDIFY_PASSWORD, the tenant from CLOUDIFY_TENANT. The password is never
+printed.
+
 Exit status: 0 when every check passes (warnings allowed unless --strict),
 1 when a check fails (an unreachable IdP included), 2 for usage errors, 3
 when the manager's files cannot be read.`,
@@ -94,6 +107,8 @@ when the manager's files cannot be read.`,
       --metadata https://example.okta.com/app/abc123/sso/saml/metadata
   cfyauth okta check --manager-host manager.example.com --saml-response captured.txt
   cfyauth okta check --saml-response captured.txt --at 2026-03-01T10:15:00Z -o json
+  CLOUDIFY_USERNAME=admin CLOUDIFY_PASSWORD=... cfyauth okta check \
+      --manager-host manager.example.com --saml-response captured.txt --from-manager
   cfyauth okta check --certificate ./new_okta_cert.pem --metadata ./idp-metadata.xml`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -114,9 +129,11 @@ when the manager's files cannot be read.`,
 	f.BoolVar(&opts.InsecureSkipVerify, "insecure-skip-verify", false, "do not verify the IdP's TLS certificate (reported in every result)")
 	f.StringVar(&opts.SAMLResponse, "saml-response", "", "captured SAML response to check: a file with the base64 SAMLResponse value or its XML, or - for stdin")
 	f.StringVar(&opts.At, "at", "", "judge the response's validity at this RFC 3339 time (such as 2026-03-01T10:15:00Z) instead of now")
-	f.DurationVar(&opts.Timeout, "timeout", 10*time.Second, "time limit of each request to the IdP")
+	f.DurationVar(&opts.Timeout, "timeout", 10*time.Second, "time limit of each request to the IdP or the manager")
 	f.BoolVar(&opts.Offline, "offline", false, "send no request: skip the sign-in URL, a metadata URL and the clock check")
 	f.DurationVar(&opts.MaxClockSkew, "max-clock-skew", oktaprobe.DefaultMaxClockSkew, "clock offset from the IdP above which the clock check warns")
+	f.BoolVar(&opts.FromManager, "from-manager", false, "match the response's groups against the manager's user-groups (GET /api/v3.1/user-groups at --manager-url, as the admin)")
+	f.StringVar(&opts.AdminPasswordFile, "admin-password-file", "", "file holding the manager admin's password, for --from-manager (else CFYAUTH_ADMIN_PASSWORD or CLOUDIFY_PASSWORD)")
 	return cmd
 }
 
@@ -279,6 +296,11 @@ func oktaProbeOptions(app *App, opts *OktaCheckOptions) (oktaprobe.Options, erro
 			return p, err
 		}
 		p.Response = &in
+	}
+	if p.Groups == nil {
+		if p.Groups, err = managerGroupLookup(app, opts); err != nil {
+			return p, err
+		}
 	}
 	return p, nil
 }

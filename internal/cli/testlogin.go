@@ -77,9 +77,12 @@ never from a flag value. The tenant comes from --tenant or CLOUDIFY_TENANT.
 
 With --saml-response FILE it logs in the way the console does after an
 identity provider's redirect instead: it posts the saved SAML response (XML
-or base64) to POST /api/v3.1/tokens without credentials, reads the user with
-the token it gets, and deletes the token. --user is then optional; when
-given, the response must log in that user.
+or base64) to POST /api/v3.1/tokens with neither credentials nor a Tenant
+header, reads the user with the token it gets (in the tenant, when one is
+given), and deletes the token (Cloudify 6.4 and later; older managers do
+not store tokens). --user is then optional; when given, the response must
+log in that user. The response is a credential: it never appears in the
+output.
 
 On the manager host the default URL is the REST service itself,
 ` + restapi.DefaultManagerURL + `, where the audit headers are visible (nginx on
@@ -150,23 +153,14 @@ func runTestLogin(cmd *cobra.Command, app *App, opts *TestLoginOptions) error {
 		app.Debugf("tenant = %q (from %s)", tenant, tenantSource)
 	}
 
-	managerURL := g.ManagerURL
-	if managerURL == "" {
-		if g.Root != "/" {
-			return apperr.Usage("missing_flag", "--root is %s, so cfyauth does not guess the manager's URL", g.Root).
-				WithHint("pass --manager-url URL (on a manager host the REST service is %s)", restapi.DefaultManagerURL)
-		}
-		managerURL = restapi.DefaultManagerURL
-		app.Debugf("manager-url = %q (default: the REST service on this host)", managerURL)
-	}
-	if _, err := restapi.ParseManagerURL(managerURL); err != nil {
+	managerURL, err := restManagerURL(app)
+	if err != nil {
 		return err
 	}
 
 	var creds restapi.Credentials
 	var samlResponse, passwordSource string
 	if saml {
-		var err error
 		if samlResponse, err = loginSecretSAMLResponse(app, opts.SAMLResponse); err != nil {
 			return err
 		}
@@ -240,6 +234,25 @@ func runTestLogin(cmd *cobra.Command, app *App, opts *TestLoginOptions) error {
 		return res.Err
 	}
 	return nil
+}
+
+// restManagerURL returns --manager-url, or on the manager host itself (root
+// /) the REST service's own address. For another root nothing is guessed.
+func restManagerURL(app *App) (string, error) {
+	g := app.Global
+	managerURL := g.ManagerURL
+	if managerURL == "" {
+		if g.Root != "/" {
+			return "", apperr.Usage("missing_flag", "--root is %s, so cfyauth does not guess the manager's URL", g.Root).
+				WithHint("pass --manager-url URL (on a manager host the REST service is %s)", restapi.DefaultManagerURL)
+		}
+		managerURL = restapi.DefaultManagerURL
+		app.Debugf("manager-url = %q (default: the REST service on this host)", managerURL)
+	}
+	if _, err := restapi.ParseManagerURL(managerURL); err != nil {
+		return "", err
+	}
+	return managerURL, nil
 }
 
 // managerPathFunc maps manager paths (such as the CA files) to host paths

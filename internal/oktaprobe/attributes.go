@@ -2,10 +2,12 @@ package oktaprobe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
+	"github.com/cfyauth/cfyauth/internal/apperr"
 	"github.com/cfyauth/cfyauth/internal/report"
 )
 
@@ -165,6 +167,11 @@ func userGroupsCheck(ctx context.Context, lookup GroupLookup, groups []string, u
 	if err != nil {
 		c.Status = report.Fail
 		c.Summary = "cannot read the manager's user-groups: " + err.Error()
+		c.Hint = "check --manager-url and the admin's credentials (CLOUDIFY_USERNAME, and CLOUDIFY_PASSWORD or --admin-password-file)"
+		var e *apperr.Error
+		if errors.As(err, &e) && len(e.Hints) > 0 {
+			c.Hint = e.Hints[0]
+		}
 		return c
 	}
 	user.UserGroups = matches

@@ -77,6 +77,9 @@ type Client struct {
 	timeout time.Duration
 	http    *http.Client
 	trust   *Trust
+	// hidden are secrets sent in request bodies, masked like the password
+	// in server text.
+	hidden []string
 }
 
 // Audit is the manager's record of who made a request, read from the
@@ -359,42 +362,6 @@ func (c *Client) Config(ctx context.Context, scope string) ([]ConfigItem, error)
 	return out.Items, nil
 }
 
-// UserGroup is one row of GET /api/v3.1/user-groups.
-type UserGroup struct {
-	Name   string `json:"name"`
-	LDAPDN string `json:"ldap_dn,omitempty"`
-	Role   string `json:"role,omitempty"`
-	// Tenants maps tenant names to the group's role in each.
-	Tenants map[string]string `json:"tenants,omitempty"`
-	Users   []string          `json:"users,omitempty"`
-}
-
-// UserGroups returns the manager's user groups with their tenants.
-func (c *Client) UserGroups(ctx context.Context) ([]UserGroup, error) {
-	var out struct {
-		Items []struct {
-			Name    string          `json:"name"`
-			LDAPDN  string          `json:"ldap_dn"`
-			Role    string          `json:"role"`
-			Tenants json.RawMessage `json:"tenants"`
-			Users   json.RawMessage `json:"users"`
-		} `json:"items"`
-	}
-	q := url.Values{"_get_data": {"true"}}
-	if _, err := c.Get(ctx, "/user-groups", q, &out); err != nil {
-		return nil, err
-	}
-	groups := make([]UserGroup, 0, len(out.Items))
-	for _, it := range out.Items {
-		g := UserGroup{Name: it.Name, LDAPDN: it.LDAPDN, Role: it.Role}
-		// Without _get_data the manager sends counts instead of these.
-		_ = json.Unmarshal(it.Tenants, &g.Tenants)
-		_ = json.Unmarshal(it.Users, &g.Users)
-		groups = append(groups, g)
-	}
-	return groups, nil
-}
-
 // endpoint returns the full URL of an API path, for messages.
 func (c *Client) endpoint(path string) string {
 	u := *c.base
@@ -418,6 +385,21 @@ type Token struct {
 func (c *Client) WithToken(value string) *Client {
 	copied := *c
 	copied.creds = Credentials{Token: value}
+	return &copied
+}
+
+// withHidden returns a copy of the client that also masks secret in the
+// server text it reports.
+func (c *Client) withHidden(secret string) *Client {
+	copied := *c
+	copied.hidden = append(append([]string(nil), c.hidden...), secret)
+	return &copied
+}
+
+// withoutTenant returns a copy of the client that sends no Tenant header.
+func (c *Client) withoutTenant() *Client {
+	copied := *c
+	copied.tenant = ""
 	return &copied
 }
 

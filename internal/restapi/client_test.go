@@ -695,3 +695,67 @@ func TestCheckSAMLLogin(t *testing.T) {
 		t.Errorf("forged response: outcome %q err %v", res.Outcome, res.Err)
 	}
 }
+
+func TestCheckSAMLLoginMasksResponseAndTenant(t *testing.T) {
+	const response = "PHNhbWxwOlJlc3BvbnNlIGZvcmdlZD0idHJ1ZSIvPg=="
+	var postTenant, userTenant string
+	accept := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/api/v3.1/tokens":
+			postTenant = r.Header.Get(TenantHeader)
+			if r.Header.Get("Authorization") != "" || r.Header.Get(TokenHeader) != "" {
+				t.Error("POST /tokens sent credentials")
+			}
+			if !accept {
+				w.WriteHeader(http.StatusUnauthorized)
+				fmt.Fprintf(w, `{"message": "bad response %s", "error_code": "unauthorized_error", "server_traceback": "saw %s"}`, response, response)
+				return
+			}
+			// A manager before 6.4: a token without an id.
+			fmt.Fprint(w, `{"value": "ctok-x-secret", "role": "default"}`)
+		case r.URL.Path == "/api/v3.1/user":
+			userTenant = r.Header.Get(TenantHeader)
+			fmt.Fprint(w, userDoc)
+		case r.Method == http.MethodDelete:
+			t.Errorf("deleted %s although the token had no id", r.URL.Path)
+		default:
+			fmt.Fprint(w, `"local"`)
+		}
+	}))
+	defer srv.Close()
+	c, err := New(Options{URL: srv.URL, Tenant: "ops"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := CheckSAMLLogin(context.Background(), c, response)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != OutcomeRejected {
+		t.Fatalf("outcome %q", res.Outcome)
+	}
+	if strings.Contains(res.Err.Message, response) || strings.Contains(res.ServerTraceback, response) {
+		t.Errorf("the SAML response appears in the error %q or traceback %q", res.Err.Message, res.ServerTraceback)
+	}
+	if postTenant != "" {
+		t.Errorf("POST /tokens sent Tenant %q; the console sends none", postTenant)
+	}
+
+	accept = true
+	res, err = CheckSAMLLogin(context.Background(), c, response)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != OutcomeAccepted || res.Username != "alice" {
+		t.Fatalf("outcome %q user %q: %v", res.Outcome, res.Username, res.Err)
+	}
+	if userTenant != "ops" {
+		t.Errorf("GET /user sent Tenant %q, want ops", userTenant)
+	}
+	if !strings.Contains(res.TokenNote, "without an id") {
+		t.Errorf("token note %q", res.TokenNote)
+	}
+}

@@ -98,12 +98,15 @@ func (c *Client) apiError(method, target string, resp *http.Response, body []byt
 	return e
 }
 
-// redact replaces the password wherever server text repeats it.
+// redact replaces the password, the token and every other secret the
+// client sends (such as a SAML response) wherever server text repeats them.
 func (c *Client) redact(s string) string {
-	if c.creds.Password == "" {
-		return s
+	for _, secret := range append([]string{c.creds.Password, c.creds.Token}, c.hidden...) {
+		if secret != "" {
+			s = strings.ReplaceAll(s, secret, "********")
+		}
 	}
-	return strings.ReplaceAll(s, c.creds.Password, "********")
+	return s
 }
 
 func redactURL(raw string) string {

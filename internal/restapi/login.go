@@ -145,7 +145,8 @@ func (r *LoginResult) explainFailure(ctx context.Context, c *Client, err error) 
 		r.Outcome = OutcomeRejected
 		r.Err = apperr.Failed("login_rejected", "SAML login rejected (401): %s", apiErr.Message).
 			WithHint("no authenticator module accepted the SAML response: check its signature against %s, its validity window and this host's clock", oktaCertificate).
-			WithHint("an identity provider's response is valid for minutes only; save a fresh one and try again").Wrap(apiErr)
+			WithHint("an identity provider's response is valid for minutes only; save a fresh one and try again").
+			WithHint("run 'cfyauth okta check --saml-response FILE' with the same file to see which check it fails").Wrap(apiErr)
 	case apiErr.Status == http.StatusUnauthorized:
 		r.Outcome = OutcomeRejected
 		r.Err = rejectedError(apiErr, r.Username)
@@ -211,12 +212,15 @@ const SAMLTokenLifetime = "+10h"
 
 // CheckSAMLLogin logs in the way the manager's console does after an
 // identity provider's redirect: it posts the base64 SAML response to POST
-// /api/v3.1/tokens without credentials, so the authenticator modules
-// validate it. With the token it gets back it reads the user, the loaded
-// authenticators and the version, then deletes the token. Like CheckLogin,
-// it returns an error only when the context was cancelled.
+// /api/v3.1/tokens with neither credentials nor a Tenant header, so the
+// authenticators validate it. With the token it gets back it reads the user
+// (in the client's tenant), the loaded authenticators and the version, then
+// deletes the token where the manager keeps tokens (6.4 and later). The SAML
+// response and the token are masked in every message. Like CheckLogin, it
+// returns an error only when the context was cancelled.
 func CheckSAMLLogin(ctx context.Context, c *Client, samlResponse string) (*LoginResult, error) {
 	start := time.Now()
+	c = c.withHidden(samlResponse)
 	res := &LoginResult{Tenant: c.tenant, SAML: true}
 	body := map[string]string{
 		"saml-response":   samlResponse,
@@ -224,7 +228,7 @@ func CheckSAMLLogin(ctx context.Context, c *Client, samlResponse string) (*Login
 		"expiration_date": SAMLTokenLifetime,
 	}
 	var token Token
-	postResp, err := c.Do(ctx, http.MethodPost, "/tokens", nil, body, &token, false)
+	postResp, err := c.withoutTenant().Do(ctx, http.MethodPost, "/tokens", nil, body, &token, false)
 	if err == nil && token.Value == "" {
 		err = apperr.Environment("unexpected_response", "POST %s returned no token value", c.endpoint("/tokens")).
 			WithHint("check that --manager-url points at a Cloudify Manager 6.4 or later")
@@ -262,8 +266,16 @@ func CheckSAMLLogin(ctx context.Context, c *Client, samlResponse string) (*Login
 			return nil, cerr
 		}
 	}
-	if token.ID != "" {
+	switch {
+	case token.ID == "":
+		// Managers before 6.4 return a token without an id: they do not
+		// store tokens, so there is none to delete.
+		res.TokenNote = "the manager returned a token without an id (managers before 6.4 do not store tokens), so there was none to delete; it stays valid until it expires"
+	default:
 		if derr := tc.DeleteToken(ctx, token.ID); derr != nil {
+			if errors.Is(derr, context.Canceled) {
+				return nil, derr
+			}
 			res.TokenNote = "the token cfyauth created (id " + token.ID + ") could not be deleted: " + apperr.As(derr).Message
 		} else {
 			res.TokenNote = "the token the manager issued for the SAML response (id " + token.ID + ") was deleted"

@@ -8,6 +8,7 @@ set -euo pipefail
 need=()
 command -v python3 >/dev/null || need+=(python3)
 command -v supervisord >/dev/null || need+=(supervisor)
+command -v xmlsec1 >/dev/null || need+=(xmlsec1)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -384,7 +384,7 @@ func TestStandinRejectsNonLoopbackHost(t *testing.T) {
 }
 
 // The stand-in AuthBase is imported by modules written for the manager's
-// Python, the oldest being 3.6, so both files must parse as 3.6.
+// Python, the oldest being 3.6, so it and the stand-in must parse as 3.6.
 func TestStandinParsesAsPython36(t *testing.T) {
 	requirePython(t)
 	script, err := standin.Script()
@@ -392,12 +392,13 @@ func TestStandinParsesAsPython36(t *testing.T) {
 		t.Fatal(err)
 	}
 	authBase := filepath.Join(filepath.Dir(script), "premium_stub", "cloudify_premium", "authentication", "auth_base.py")
+	samlModule := filepath.Join(filepath.Dir(script), "reststandin_saml.py")
 	python, _ := standin.Python()
 	check := `import ast, sys
 for path in sys.argv[1:]:
     ast.parse(open(path).read(), path, feature_version=(3, 6))
 `
-	out, err := exec.Command(python, "-c", check, script, authBase).CombinedOutput()
+	out, err := exec.Command(python, "-c", check, script, authBase, samlModule).CombinedOutput()
 	if err != nil {
 		t.Fatalf("not Python 3.6 syntax: %v\n%s", err, out)
 	}

@@ -41,13 +41,18 @@ documentation):
   404 on older versions: ok before 6.0, idp before 6.3. GET tokens mints a
   token up to 6.3 and lists them from 6.4. POST tokens creates one; without
   credentials its body (such as {"saml-response": ...}) goes to the
-  authenticators, as the console's SAML login does.
+  authenticators, as the console's SAML login does. Up to 6.3 the token
+  it returns has no id (those managers do not keep tokens).
+- When <root>/etc/cloudify/ssl/okta_certificate.pem exists at start, an
+  "okta" authenticator comes first in the pool: it verifies SAML responses
+  posted to POST tokens against that certificate with Debian's xmlsec1 and
+  refuses a bad one with 401 (reststandin_saml.py says what it checks).
 
 What it does not imitate: nginx (no header stripping, no rate limits, one
 port), gunicorn workers (one process, a thread per connection), the
 database (no local users but the admin, no account lock), the premium LDAP
-and Okta authenticators in the premium package folder (not loaded), the
-real names of the /idp entries for custom modules (it uses the module
+authenticator (not loaded), the premium Okta one beyond what
+reststandin_saml.py describes, the real names of the /idp entries for custom modules (it uses the module
 name), Flask Response results from authenticators (ignored), and RBAC
 beyond "sys_admin may list user groups and change maintenance mode".
 
@@ -59,7 +64,8 @@ Usage: reststandin.py --root DIR --port N [--host 127.0.0.1] [--state DIR]
        [--log FILE] [--tls-cert FILE --tls-key FILE] [--manager-version X.Y.Z]
        [--ready-file FILE] [--premium-stub DIR]
 
-Standard library only, written for Python 3.6.
+Standard library only (plus the xmlsec1 program for SAML signatures),
+written for Python 3.6.
 """
 import argparse
 import base64
@@ -72,6 +78,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import socketserver
@@ -83,6 +90,8 @@ import time
 import traceback
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+import reststandin_saml as saml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PREMIUM_STUB = os.path.join(HERE, "premium_stub")
@@ -679,6 +688,11 @@ class App(object):
                 result = authenticator.handle_auth_request(request)
             except HttpError:
                 raise
+            except saml.SamlRejected as err:
+                raise unauthorized("SAML response rejected: %s" % err)
+            except saml.SamlUnavailable as err:
+                log.error("authenticator %s cannot check SAML responses: %s", name, err)
+                raise HttpError(500, "internal_server_error", "Authenticator %s failed: %s" % (name, err))
             except Exception:
                 tb = traceback.format_exc()
                 log.error("authenticator %s raised while handling %s %s\n%s", name, request.method, request.path, tb.rstrip())
@@ -782,7 +796,10 @@ class App(object):
     def post_tokens(self, request, user, endpoint):
         body = request.get_json(silent=True) or {}
         token = self.store.create_token(user, body.get("description"), body.get("expiration_date"))
-        return 200, self.store.token_response(token, True), {}
+        doc = self.store.token_response(token, True)
+        if self.vt < (6, 4):
+            return 200, {"value": doc["value"], "role": doc["role"], "username": doc["username"]}, {}
+        return 200, doc, {}
 
     def delete_token(self, request, user, endpoint):
         token_id = endpoint.split("/", 1)[1]
@@ -822,8 +839,8 @@ def parse_args(argv):
     p.add_argument("--root", required=True, help="manager root folder (a cfyauth sandbox)")
     p.add_argument("--port", required=True, type=int, help="TCP port to listen on")
     p.add_argument("--host", default="127.0.0.1", help="loopback address to listen on (default 127.0.0.1)")
-    p.add_argument("--state", help="folder for admin_password, groups.json, config.json, users.json and the "
-                                   "fault files (default ROOT/%s)" % DEFAULT_STATE)
+    p.add_argument("--state", help="folder for admin_password, groups.json, config.json, users.json, saml.json "
+                                   "and the fault files (default ROOT/%s)" % DEFAULT_STATE)
     p.add_argument("--log", help="log file (default ROOT/%s)" % REST_LOG)
     p.add_argument("--audit-log", help="audit log file (default ROOT/%s)" % AUDIT_LOG)
     p.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
@@ -861,6 +878,18 @@ def is_loopback(host):
         return False
 
 
+def okta_authenticator(args):
+    """Return the Okta authenticator when the IdP certificate is installed, else None."""
+    cert = os.path.join(args.root, saml.OKTA_CERTIFICATE)
+    if not os.path.exists(cert):
+        return None
+    log.info("found %s: SAML responses are checked against it", cert)
+    if shutil.which("xmlsec1") is None:
+        log.error("xmlsec1 is not installed, so every SAML login fails (apt-get install xmlsec1)")
+    return saml.OktaAuthenticator(cert, os.path.join(args.state, saml.SETTINGS_FILE),
+                                  logging.getLogger("manager_rest.authenticators.okta"))
+
+
 def setup_logging(args):
     for path in (args.log, args.audit_log):
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -886,6 +915,9 @@ def main(argv):
 
     install_premium_stub(os.path.abspath(args.premium_stub))
     authenticators = load_authenticators(os.path.join(args.root, AUTHENTICATORS_DIR))
+    okta = okta_authenticator(args)
+    if okta is not None:
+        authenticators.insert(0, ("okta", okta))
     log.info("external authenticators: %s", ",".join(n for n, _ in authenticators) or "none (local)")
 
     if os.path.exists(os.path.join(args.state, "crash-at-start")):

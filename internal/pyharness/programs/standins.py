@@ -573,9 +573,10 @@ def abort(status, *args, **kwargs):
 
 class AuthBase(object):
     """Stand-in for the premium package's AuthBase, following its documented
-    contract."""
+    contract. The REST stand-in of the test suite uses it too."""
 
     def configure(self, logger):
+        self.logger = logger
         return self
 
     def can_handle_auth_request(self, request):
@@ -589,6 +590,11 @@ class AuthBase(object):
         # database; this stand-in only returns what _authenticate_request
         # returned.
         return self._authenticate_request(request)
+
+    def action_handler(self, action):
+        # Cloudify 7.0 lets an authenticator take over user and tenant
+        # management actions; None leaves them refused.
+        return None
 
 
 class UserData(object):

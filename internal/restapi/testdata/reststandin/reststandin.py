@@ -11,8 +11,9 @@ documentation):
 
 - At start it loads every *.py file of <root>/opt/manager/resources/
   authenticators (sorted by name), with cloudify_premium.authentication.
-  auth_base provided by premium_stub/ when the real package is not
-  importable. It calls each module's configure(logger) once and keeps those
+  auth_base built from the stand-in AuthBase and UserData that 'cfyauth
+  test' uses (internal/pyharness/programs/standins.py) when the real package
+  is not importable. It calls each module's configure(logger) once and keeps those
   that do not return None. A module that fails to import, has no callable
   configure, or raises in configure is left out, and its traceback goes to
   the log. The service still starts.
@@ -62,7 +63,7 @@ wait before listening), ok-delay (seconds to wait before answering /ok).
 
 Usage: reststandin.py --root DIR --port N [--host 127.0.0.1] [--state DIR]
        [--log FILE] [--tls-cert FILE --tls-key FILE] [--manager-version X.Y.Z]
-       [--ready-file FILE] [--premium-stub DIR]
+       [--ready-file FILE] [--standins FILE]
 
 Standard library only (plus the xmlsec1 program for SAML signatures),
 written for Python 3.6.
@@ -85,6 +86,7 @@ import socketserver
 import ssl
 import string
 import sys
+import types
 import threading
 import time
 import traceback
@@ -94,7 +96,7 @@ from urllib.parse import parse_qs, urlsplit
 import reststandin_saml as saml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PREMIUM_STUB = os.path.join(HERE, "premium_stub")
+STANDINS = os.path.normpath(os.path.join(HERE, "..", "..", "..", "pyharness", "programs", "standins.py"))
 
 AUTHENTICATORS_DIR = "opt/manager/resources/authenticators"
 REST_LOG = "var/log/cloudify/rest/cloudify-rest-service.log"
@@ -262,20 +264,28 @@ def parse_basic_auth(header):
 # ---------------------------------------------------------------------------
 # Loading authenticators.
 
-def install_premium_stub(stub_dir):
-    """Make cloudify_premium.authentication.auth_base importable."""
+def install_standin_auth_base(standins_path):
+    """Make cloudify_premium.authentication.auth_base importable, from the
+    same stand-in AuthBase and UserData that 'cfyauth test' uses."""
     try:
         import cloudify_premium.authentication.auth_base  # noqa: F401
         log.info("using the installed cloudify_premium.authentication.auth_base")
         return
     except ImportError:
         pass
-    for name in list(sys.modules):
-        if name == "cloudify_premium" or name.startswith("cloudify_premium."):
-            del sys.modules[name]
-    sys.path.append(stub_dir)
-    import cloudify_premium.authentication.auth_base  # noqa: F401
-    log.info("cloudify_premium is not installed; using the stand-in AuthBase from %s", stub_dir)
+    spec = importlib.util.spec_from_file_location("cfyauth_standins", standins_path)
+    standins = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(standins)
+    names = ["cloudify_premium", "cloudify_premium.authentication", "cloudify_premium.authentication.auth_base"]
+    for name in names:
+        module = types.ModuleType(name)
+        module.__path__ = []
+        sys.modules[name] = module
+    sys.modules[names[0]].authentication = sys.modules[names[1]]
+    sys.modules[names[1]].auth_base = sys.modules[names[2]]
+    sys.modules[names[2]].AuthBase = standins.AuthBase
+    sys.modules[names[2]].UserData = standins.UserData
+    log.info("cloudify_premium is not installed; using the stand-in AuthBase from %s", standins_path)
 
 
 def load_authenticators(folder):
@@ -848,9 +858,9 @@ def parse_args(argv):
     p.add_argument("--manager-version", help="version to report and imitate (default: the sandbox release "
                                              "plus .0, else 7.0.0)")
     p.add_argument("--ready-file", help="write {pid, port, url} here once listening")
-    p.add_argument("--premium-stub", default=PREMIUM_STUB,
-                   help="folder holding the stand-in cloudify_premium package, used when the real one is not "
-                        "importable (default %s)" % PREMIUM_STUB)
+    p.add_argument("--standins", default=STANDINS,
+                   help="the stand-ins file of 'cfyauth test', whose AuthBase and UserData are used when "
+                        "cloudify_premium is not importable (default %s)" % STANDINS)
     args = p.parse_args(argv)
     args.root = os.path.abspath(args.root)
     args.state = os.path.abspath(args.state or os.path.join(args.root, DEFAULT_STATE))
@@ -913,7 +923,7 @@ def main(argv):
     if not os.path.exists(os.path.join(args.state, "admin_password")):
         log.warning("no %s: the admin cannot log in", os.path.join(args.state, "admin_password"))
 
-    install_premium_stub(os.path.abspath(args.premium_stub))
+    install_standin_auth_base(os.path.abspath(args.standins))
     authenticators = load_authenticators(os.path.join(args.root, AUTHENTICATORS_DIR))
     okta = okta_authenticator(args)
     if okta is not None:

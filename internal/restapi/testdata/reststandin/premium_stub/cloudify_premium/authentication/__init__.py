@@ -1,1 +1,0 @@
-"""Stand-in for cloudify_premium.authentication; holds only auth_base."""

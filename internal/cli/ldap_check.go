@@ -33,6 +33,8 @@ type ldapCheckOutput struct {
 	InsecureSkipVerify bool                     `json:"insecure_skip_verify"`
 	Warnings           []ldapprobe.Warning      `json:"warnings"`
 	Summary            map[report.Status]int    `json:"summary"`
+	// Manager is the manager the settings were read from (--from-manager).
+	Manager *ldapManager `json:"manager,omitempty"`
 }
 
 func newLDAPCheckCmd(app *App, runF func(*LDAPCheckOptions) error) *cobra.Command {
@@ -126,6 +128,9 @@ func runLDAPCheck(cmd *cobra.Command, app *App, opts *LDAPCheckOptions) error {
 	if opts.InsecureSkipVerify {
 		app.Warnf("TLS certificates are NOT verified (--insecure-skip-verify); the manager always verifies them")
 	}
+	if m := opts.settings.connected; m != nil && opts.User != "" {
+		probeOpts.Preview = m.previewInput(cmd.Context())
+	}
 
 	streaming := !app.JSON() && app.IO.StdoutTTY
 	if streaming {
@@ -138,7 +143,8 @@ func runLDAPCheck(cmd *cobra.Command, app *App, opts *LDAPCheckOptions) error {
 
 	checks := res.Checks()
 	out := ldapCheckOutput{Servers: res.Servers, Comparison: res.Comparison, User: opts.User, StartTLS: opts.StartTLS,
-		InsecureSkipVerify: opts.InsecureSkipVerify, Warnings: warnings, Summary: report.Counts(checks)}
+		InsecureSkipVerify: opts.InsecureSkipVerify, Warnings: warnings, Summary: report.Counts(checks),
+		Manager: opts.settings.connected}
 	if out.Warnings == nil {
 		out.Warnings = []ldapprobe.Warning{}
 	}
@@ -165,6 +171,7 @@ func runLDAPCheck(cmd *cobra.Command, app *App, opts *LDAPCheckOptions) error {
 			return err
 		}
 	}
+	printGroupsAndPreview(app, opts.User, res)
 	counts := out.Summary
 	app.Infof("checked %d server(s): %d passed, %d warnings, %d failed, %d skipped",
 		len(res.Servers), counts[report.Pass], counts[report.Warn], counts[report.Fail], counts[report.Skip])

@@ -97,8 +97,8 @@ func (g *GroupResult) Seen(dn string) (string, int, bool) {
 	return g.display[key], level, true
 }
 
-// nestingWords says how ldap_nested_levels is read.
-func nestingWords(levels int) string {
+// NestingWords states how the manager reads a value of ldap_nested_levels.
+func NestingWords(levels int) string {
 	switch levels {
 	case 1:
 		return "1: direct groups only, no parent groups"
@@ -134,7 +134,7 @@ func (p *serverProbe) groups(ctx context.Context) bool {
 	res := &GroupResult{Attribute: s.AttributeGroupMembership, NestedLevels: s.NestedLevels,
 		levelOf: map[string]int{}, display: map[string]string{}, parents: map[string][]string{}}
 	p.result.Groups = res
-	c.AddEvidence("ldap_nested_levels", fmt.Sprintf("%s (from %s)", nestingWords(s.NestedLevels), s.Sources[KeyNestedLevels]))
+	c.AddEvidence("ldap_nested_levels", fmt.Sprintf("%s (from %s)", NestingWords(s.NestedLevels), s.Sources[KeyNestedLevels]))
 
 	if !p.bindForGroups(ctx, &c) {
 		return p.record(c, started)
@@ -582,7 +582,7 @@ func (g *groupLookup) fill(c *report.Check) {
 
 	var problems, hints []string
 	if len(res.Deeper) > 0 {
-		problems = append(problems, fmt.Sprintf("%s more above ldap_nested_levels %d (up to level %d)", plural(len(res.Deeper), "group"), res.NestedLevels, res.DeepestLevel))
+		problems = append(problems, fmt.Sprintf("%d more %s above ldap_nested_levels %d (up to level %d)", len(res.Deeper), pluralNoun(len(res.Deeper), "group"), res.NestedLevels, res.DeepestLevel))
 		hints = append(hints, fmt.Sprintf("set --ldap-nested-levels %d if the manager should see them", res.DeepestLevel))
 	}
 	if len(res.Cycles) > 0 {
@@ -742,16 +742,20 @@ func (p *serverProbe) namingContextFor(dn string) string {
 
 // plural writes a count with its noun, such as "1 group" or "3 groups".
 func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
+	return fmt.Sprintf("%d %s", n, pluralNoun(n, noun))
+}
+
+// pluralNoun returns the noun in the form for n.
+func pluralNoun(n int, noun string) string {
 	switch {
+	case n == 1:
+		return noun
 	case strings.HasSuffix(noun, "ch"):
-		return fmt.Sprintf("%d %ses", n, noun)
+		return noun + "es"
 	case strings.HasSuffix(noun, "ry"):
-		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(noun, "y"))
+		return strings.TrimSuffix(noun, "y") + "ies"
 	}
-	return fmt.Sprintf("%d %ss", n, noun)
+	return noun + "s"
 }
 
 func containsString(list []string, s string) bool {

@@ -110,7 +110,7 @@ func TestGroupsDirectOnlyByDefault(t *testing.T) {
 	if got := evidence(c, "ldap_nested_levels"); !strings.HasPrefix(got, "1: direct groups only") || !strings.Contains(got, "default") {
 		t.Errorf("nested levels read as %q", got)
 	}
-	expectSummary(t, c, "the manager sees 1 group: developers", "2 groups more above ldap_nested_levels 1 (up to level 3)")
+	expectSummary(t, c, "the manager sees 1 group: developers", "2 more groups above ldap_nested_levels 1 (up to level 3)")
 	if !strings.Contains(c.Hint, "--ldap-nested-levels 3") {
 		t.Errorf("hint %q does not name the level that reaches every group", c.Hint)
 	}

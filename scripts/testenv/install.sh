@@ -27,3 +27,4 @@ fi
 
 # Each server's own script installs it; they are listed here one per line.
 bash "$(dirname "$0")/slapd.sh" install
+bash "$(dirname "$0")/samba-ad.sh" install

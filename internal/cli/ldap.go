@@ -23,8 +23,10 @@ a user, and probe live LDAP servers layer by layer with them.
 Settings come from flags named like the options of 'cfy ldap set', then
 CFYAUTH_LDAP_* environment variables (CFYAUTH_LDAP_SERVER for ldap_server,
 and so on), then a --settings file in YAML or JSON with the manager's keys,
-then the manager's defaults. The bind password never comes from a flag: it
-comes from --ldap-password-file, CFYAUTH_LDAP_PASSWORD or the settings file.`,
+then, with --from-manager, the running manager's own settings, then the
+manager's defaults. The bind password never comes from a flag: it comes
+from --ldap-password-file, CFYAUTH_LDAP_PASSWORD, the settings file or the
+manager.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return apperr.Usage("missing_command", "ldap needs a subcommand").

@@ -2,6 +2,7 @@ package ldapprobe
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -61,6 +62,18 @@ func compareServers(servers []ServerResult) report.Check {
 	})
 	addFact("certificate issuer", func(s ServerResult) (string, bool) { return s.certIssuer, s.certIssuer != "" })
 	addFact("user DN", func(s ServerResult) (string, bool) { return s.UserDN, s.UserDN != "" })
+	addFact("groups", func(s ServerResult) (string, bool) {
+		if s.Groups == nil || s.Groups.Mode == "" {
+			return "", false
+		}
+		keys := make([]string, 0, len(s.Groups.Groups))
+		for _, dn := range s.Groups.Groups {
+			key, _ := DNKey(dn)
+			keys = append(keys, key)
+		}
+		sort.Strings(keys)
+		return strings.Join(keys, "; "), true
+	})
 	addFact("user attributes", func(s ServerResult) (string, bool) {
 		if s.userEntry == nil {
 			return "", false

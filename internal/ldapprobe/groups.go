@@ -596,6 +596,10 @@ func (g *groupLookup) fill(c *report.Check) {
 	if res.Truncated {
 		problems = append(problems, "the lookup stopped at a bound")
 	}
+	if strings.Contains(s.GroupMemberFilter, oidInChain) && !g.p.result.root.IsActiveDirectory() {
+		problems = append(problems, "ldap_group_member_filter uses Active Directory's in-chain matching rule, which this server does not announce")
+		hints = append(hints, "use a plain member filter such as (member={object_dn}) on this server")
+	}
 	if g.failure != nil {
 		problems = append(problems, fmt.Sprintf("the lookup above ldap_nested_levels failed at level %d", g.failureLevel))
 	}

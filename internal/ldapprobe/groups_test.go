@@ -271,3 +271,16 @@ func layerIf(res *Result, id string) (report.Check, bool) {
 	}
 	return report.Check{}, false
 }
+
+func TestGroupsInChainFilterOnOpenLDAP(t *testing.T) {
+	srv := needPlainSlapd(t)
+	extra := map[string]any{KeyGroupMemberFilter: "(member:" + oidInChain + ":={object_dn})"}
+	res := runProbe(t, base(srv, extra), Options{User: "bob", UserPassword: ldaptest.UserPassword})
+	c := layer(t, res, LayerGroups)
+	if c.Status == report.Pass {
+		t.Fatalf("groups passed with AD's in-chain rule on OpenLDAP: %s", c.Summary)
+	}
+	if !strings.Contains(c.Summary+c.Hint, "in-chain matching rule, which this server does not announce") {
+		t.Errorf("summary %q, hint %q", c.Summary, c.Hint)
+	}
+}

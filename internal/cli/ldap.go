@@ -166,7 +166,7 @@ func (o *ldapSettingsOptions) resolve(cmd *cobra.Command, app *App, check ldappr
 		app.Debugf("%s = %q (from %s)", k.Name, s.Value(k.Name), s.Sources[k.Name])
 	}
 	if o.connected != nil {
-		if err := o.connected.finish(s); err != nil {
+		if err := o.connected.finish(s, check.NeedServer); err != nil {
 			return nil, nil, err
 		}
 		for _, note := range o.connected.Notes {

@@ -59,34 +59,11 @@ func (o *ldapManagerOptions) validate(fs *pflag.FlagSet) error {
 // connect logs in to the manager as its admin and reads the LDAP rows of
 // the rest scope.
 func (o *ldapManagerOptions) connect(ctx context.Context, app *App) (*ldapManager, error) {
-	g := app.Global
-	managerURL := g.ManagerURL
-	if managerURL == "" {
-		if g.Root != "/" {
-			return nil, apperr.Usage("missing_flag", "--root is %s, so cfyauth does not guess the manager's URL for --from-manager", g.Root).
-				WithHint("pass --manager-url URL (on a manager host the REST service is %s)", restapi.DefaultManagerURL)
-		}
-		managerURL = restapi.DefaultManagerURL
-		app.Debugf("manager-url = %q (default: the REST service on this host)", managerURL)
-	}
-	if _, err := restapi.ParseManagerURL(managerURL); err != nil {
-		return nil, err
-	}
-	creds, source, err := ldapAdminCredentials(app, o)
+	client, creds, err := o.client(app)
 	if err != nil {
 		return nil, err
 	}
-	app.Debugf("manager admin %s, password from %s", creds.Username, source)
-	tenant := app.Getenv("CLOUDIFY_TENANT")
-	client, err := restapi.New(restapi.Options{
-		URL:         managerURL,
-		Credentials: creds,
-		Tenant:      tenant,
-		TLS:         restapi.TLSOptions{CAFile: g.CACert, ManagerPath: managerPathFunc(g.Root)},
-	})
-	if err != nil {
-		return nil, err
-	}
+
 	items, err := client.Config(ctx, "rest")
 	if err != nil {
 		return nil, ldapManagerError(err, client, "read the LDAP settings")
@@ -100,11 +77,9 @@ func (o *ldapManagerOptions) connect(ctx context.Context, app *App) (*ldapManage
 		return nil, apperr.Environment("unexpected_response", "%v", err).
 			WithHint("check that --manager-url points at a Cloudify Manager's REST API")
 	}
-	if !ms.HasServer() {
-		return nil, apperr.Failed("ldap_not_configured", "the manager at %s has no ldap_server: LDAP is not configured there", client.URL()).
-			WithHint("configure it with 'cfy ldap set', or pass --ldap-server to check settings that are not on the manager yet")
-	}
-	m := &ldapManager{URL: client.URL(), AdminUser: creds.Username, Tenant: tenant, Notes: []string{}, client: client, settings: ms}
+
+	m := &ldapManager{URL: client.URL(), AdminUser: creds.Username, Tenant: app.Getenv("CLOUDIFY_TENANT"),
+		Notes: []string{}, client: client, settings: ms}
 	for _, name := range ms.Ignored {
 		app.Debugf("the manager's %s is not a setting cfyauth uses", name)
 	}
@@ -114,9 +89,48 @@ func (o *ldapManagerOptions) connect(ctx context.Context, app *App) (*ldapManage
 	return m, nil
 }
 
-// finish adds the notes that depend on the resolved settings, and refuses
-// a service account whose password the manager masked.
-func (m *ldapManager) finish(s *ldapprobe.Settings) error {
+// client returns a REST client for --manager-url that logs in as the
+// manager's admin.
+func (o *ldapManagerOptions) client(app *App) (*restapi.Client, restapi.Credentials, error) {
+	g := app.Global
+	managerURL := g.ManagerURL
+	if managerURL == "" {
+		if g.Root != "/" {
+			return nil, restapi.Credentials{}, apperr.Usage("missing_flag", "--root is %s, so cfyauth does not guess the manager's URL for --from-manager", g.Root).
+				WithHint("pass --manager-url URL (on a manager host the REST service is %s)", restapi.DefaultManagerURL)
+		}
+		managerURL = restapi.DefaultManagerURL
+		app.Debugf("manager-url = %q (default: the REST service on this host)", managerURL)
+	}
+	if _, err := restapi.ParseManagerURL(managerURL); err != nil {
+		return nil, restapi.Credentials{}, err
+	}
+
+	creds, source, err := ldapAdminCredentials(app, o)
+	if err != nil {
+		return nil, creds, err
+	}
+	app.Debugf("manager admin %s, password from %s", creds.Username, source)
+	client, err := restapi.New(restapi.Options{
+		URL:         managerURL,
+		Credentials: creds,
+		Tenant:      app.Getenv("CLOUDIFY_TENANT"),
+		TLS:         restapi.TLSOptions{CAFile: g.CACert, ManagerPath: managerPathFunc(g.Root)},
+	})
+	return client, creds, err
+}
+
+// finish adds the notes that depend on the resolved settings. It rejects a
+// service account whose password the manager masked and, when the command
+// needs a server, a manager without LDAP that no other source fills in.
+func (m *ldapManager) finish(s *ldapprobe.Settings, needServer bool) error {
+	if !m.settings.HasServer() && len(s.Servers) == 0 {
+		if needServer {
+			return apperr.Failed("ldap_not_configured", "the manager at %s has no ldap_server: LDAP is not configured there", m.URL).
+				WithHint("configure it with 'cfy ldap set', or pass --ldap-server to check settings that are not on the manager yet")
+		}
+		m.Notes = append(m.Notes, "the manager has no ldap_server: LDAP is not configured there")
+	}
 	if m.settings.PasswordMasked && s.Username != "" && s.Password == "" {
 		return apperr.Usage("masked_ldap_password", "the manager sent ldap_password masked, so the service account %s cannot bind: %s is not a sys_admin", s.Username, m.AdminUser).
 			WithHint("log in as a sys_admin with --admin-user (or CLOUDIFY_USERNAME), or pass the service account's password with --ldap-password-file")

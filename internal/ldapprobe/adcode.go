@@ -10,8 +10,8 @@ import (
 //
 //	80090308: LdapErr: DSID-0C0903A9, comment: AcceptSecurityContext error, data 52e, v1db1
 //
-// The result code is always 49 (invalid credentials); only the sub-code
-// after "data" says why.
+// The result code is always 49 (invalid credentials), so only the sub-code
+// after "data" gives the reason.
 type ADDiagnostic struct {
 	// Error is the leading hexadecimal error number, such as 80090308.
 	Error string `json:"error,omitempty"`
@@ -23,8 +23,8 @@ type ADDiagnostic struct {
 	SubCode string `json:"sub_code"`
 }
 
-// adSubCode is the meaning of one AD bind sub-code and the fix, phrased for
-// whoever bound: "the service account svc" or "the user alice".
+// adSubCode is the meaning of one AD bind sub-code and its fix. The fix is
+// phrased for the account that bound, such as "the user alice".
 type adSubCode struct {
 	meaning string
 	fix     func(who string) string
@@ -129,8 +129,8 @@ func (d ADDiagnostic) Meaning() string {
 	return fmt.Sprintf("AD sub-code %s, which cfyauth does not know", d.SubCode)
 }
 
-// Fix names the next step for whoever bound, such as "the service account
-// svc-bind" or "the user alice".
+// Fix names the next step for the account that bound, such as "the service
+// account svc-bind" or "the user alice".
 func (d ADDiagnostic) Fix(who string) string {
 	if sc, ok := adSubCodes[d.SubCode]; ok {
 		return sc.fix(who)
@@ -138,7 +138,7 @@ func (d ADDiagnostic) Fix(who string) string {
 	return fmt.Sprintf("look up Win32 error 0x%s for %s in the domain controller's documentation", d.SubCode, who)
 }
 
-// passwordOrName reports whether the sub-code says only that the name or
+// passwordOrName reports whether the sub-code means only that the name or
 // the password is wrong, rather than something about the account's state.
 func (d ADDiagnostic) passwordOrName() bool { return d.SubCode == "52e" || d.SubCode == "525" }
 

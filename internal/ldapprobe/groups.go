@@ -14,13 +14,15 @@ import (
 	"github.com/cfyauth/cfyauth/internal/report"
 )
 
-// Bounds of the group lookup, whatever ldap_nested_levels says.
+// maxNestingDepth is the deepest level of parent groups cfyauth reads,
+// whatever the value of ldap_nested_levels. Tests lower it.
+var maxNestingDepth = 16
+
+// Bounds of the group lookup, whatever the value of ldap_nested_levels.
 const (
-	// maxNestingDepth is the deepest level of parent groups cfyauth reads.
-	maxNestingDepth = 16
 	// maxGroups bounds the groups one user's lookup collects.
 	maxGroups = 2000
-	// maxBatch bounds the groups one search asks about; a larger level is
+	// maxBatch bounds the groups one search requests. A larger level is
 	// split into several searches.
 	maxBatch = 200
 )
@@ -43,7 +45,7 @@ const (
 type GroupLevel struct {
 	Level  int      `json:"level"`
 	Groups []string `json:"groups"`
-	// Lookup says how the level was read.
+	// Lookup describes how the level was read.
 	Lookup string `json:"lookup"`
 	// Searches counts the LDAP searches of the level.
 	Searches int `json:"searches"`
@@ -389,11 +391,13 @@ func (g *groupLookup) parentsBySearch(ctx context.Context, keys []string, depth 
 		b.WriteString(renderMemberFilter(s, g.res.display[k]))
 	}
 	b.WriteString(")")
+
 	memberAttrs := filterAttributes(s.GroupMemberFilter, "object_dn")
 	attrs := memberAttrs
 	if len(attrs) == 0 {
 		attrs = []string{"1.1"}
 	}
+
 	lookup := fmt.Sprintf("search under %s with %s for each group", g.p.rendering.GroupDN, s.GroupMemberFilter)
 	res, err := g.p.search(ctx, g.p.rendering.GroupDN, b.String(), attrs)
 	if ctx.Err() != nil {
@@ -404,14 +408,15 @@ func (g *groupLookup) parentsBySearch(ctx context.Context, keys []string, depth 
 		return nil, lookup, 1
 	}
 	g.addReferrals(res.Referrals)
+
 	asked := map[string]bool{}
 	for _, k := range keys {
 		asked[k] = true
 	}
 	var fresh []string
 	for _, e := range res.Entries {
-		// The member attribute says which group of the frontier made the
-		// entry match; without one the edge is unknown.
+		// The member attribute tells which group of the frontier made the
+		// entry match. Without one the edge is unknown.
 		linked := false
 		for _, a := range memberAttrs {
 			for _, v := range e.GetEqualFoldAttributeValues(a) {
@@ -496,6 +501,7 @@ func findCycles(parents map[string][]string) [][]string {
 	var stack []string
 	var cycles [][]string
 	seen := map[string]bool{}
+
 	var visit func(string)
 	visit = func(n string) {
 		state[n] = onStack
@@ -524,6 +530,7 @@ func findCycles(parents map[string][]string) [][]string {
 		stack = stack[:len(stack)-1]
 		state[n] = done
 	}
+
 	for _, n := range nodes {
 		if state[n] == unvisited {
 			visit(n)

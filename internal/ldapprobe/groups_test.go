@@ -284,3 +284,24 @@ func TestGroupsInChainFilterOnOpenLDAP(t *testing.T) {
 		t.Errorf("summary %q, hint %q", c.Summary, c.Hint)
 	}
 }
+
+func TestGroupsDepthCap(t *testing.T) {
+	srv := needSlapd(t)
+	saved := maxNestingDepth
+	maxNestingDepth = 2
+	defer func() { maxNestingDepth = saved }()
+	res := runProbe(t, base(srv, map[string]any{KeyNestedLevels: 10}), Options{User: "bob", UserPassword: ldaptest.UserPassword})
+	c := layer(t, res, LayerGroups)
+	g := groupsOf(t, res)
+	if !g.Truncated || c.Status != report.Warn {
+		t.Fatalf("truncated %v, status %s: %s", g.Truncated, c.Status, c.Summary)
+	}
+	sameDNs(t, "groups", g.Groups, []string{dnDevelopers, dnEngineering})
+	expectSummary(t, c, "the lookup stopped at a bound")
+	if got := evidence(c, "note"); !strings.Contains(got, "cfyauth reads at most 2 levels") {
+		t.Errorf("note %q", got)
+	}
+	if got := evidence(c, "ldap_nested_levels"); !strings.HasPrefix(got, "10: direct groups and 9 levels of parent groups") {
+		t.Errorf("nested levels read as %q", got)
+	}
+}

@@ -21,8 +21,8 @@ type InChainResult struct {
 	Filter string   `json:"filter"`
 	Base   string   `json:"base"`
 	Groups []string `json:"groups"`
-	// OnlyInChain are groups the rule finds and the manager does not see;
-	// OnlyManager the other way round.
+	// OnlyInChain are groups the rule finds and the manager does not see.
+	// OnlyManager are the groups the manager sees and the rule does not find.
 	OnlyInChain []string `json:"only_in_chain,omitempty"`
 	OnlyManager []string `json:"only_manager,omitempty"`
 }

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// ManagerCANote says why settings read from a manager lack the CA.
+// ManagerCANote explains why settings read from a manager lack the CA.
 const ManagerCANote = "from Cloudify 5.2 the manager keeps the LDAP CA certificate in its database, and GET /api/v3.1/config does not return it: " +
 	"for ldaps:// pass the same CA with --ldap-ca-path"
 
@@ -22,8 +22,8 @@ type ManagerSettings struct {
 	// that the manager itself no longer reads from Cloudify 5.2 on. It is
 	// not used as a setting.
 	CAPath string
-	// Ignored lists ldap_* rows that are not settings cfyauth knows, such
-	// as ldap_group_members_filter.
+	// Ignored lists ldap_* rows that are not settings cfyauth uses, such as
+	// ldap_group_members_filter.
 	Ignored []string
 }
 

@@ -28,8 +28,8 @@ type PreviewInput struct {
 	Groups []ManagerGroup
 	// Source names where the groups came from, such as the URL.
 	Source string
-	// Unavailable says why the groups could not be read; the preview is
-	// then skipped with that reason.
+	// Unavailable is the reason the groups could not be read. The preview
+	// is then skipped with it.
 	Unavailable string
 }
 
@@ -44,16 +44,16 @@ type PreviewMatch struct {
 	Tenants map[string]string `json:"tenants"`
 }
 
-// TenantGrant is what the user may do in one tenant: its roles there and
-// the user groups that give them.
+// TenantGrant is the user's access to one tenant: its roles there and the
+// user groups that give them.
 type TenantGrant struct {
 	Tenant string   `json:"tenant"`
 	Roles  []string `json:"roles"`
 	Via    []string `json:"via"`
 }
 
-// Preview is what the user would be allowed to do on the manager after
-// logging in: the user groups it joins, its system role and its tenants.
+// Preview is the access the user would get on the manager after logging
+// in: the user groups it joins, its system role and its tenants.
 type Preview struct {
 	UserGroups []PreviewMatch `json:"user_groups"`
 	SystemRole string         `json:"system_role"`
@@ -136,8 +136,8 @@ func BuildPreview(groups *GroupResult, managerGroups []ManagerGroup) *Preview {
 	return pv
 }
 
-// TenantLines says per tenant what the user may do, such as
-// "default_tenant: manager (admins), viewer (ops)".
+// TenantLines describes the user's roles per tenant, such as
+// "default_tenant as manager and user (through admins, devs)".
 func (pv *Preview) TenantLines() []string {
 	lines := make([]string, 0, len(pv.Tenants))
 	for _, t := range pv.Tenants {

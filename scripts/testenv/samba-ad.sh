@@ -123,7 +123,7 @@ PY
     sleep 0.05
   done
   ldapsearch -x -H "ldap://$IP" -b '' -s base defaultNamingContext >/dev/null 2>&1 \
-    || { log "samba does not answer on ldap://$IP after 15 s"; tail -20 "$DIR/logs/samba.out" >&2; cmd_stop; exit 1; }
+    || { log "samba is not answering on ldap://$IP after 15 s"; tail -20 "$DIR/logs/samba.out" >&2; cmd_stop; exit 1; }
   local t2; t2=$(now_ms)
   add_data || { cmd_stop; exit 1; }
   local t3; t3=$(now_ms)
@@ -178,7 +178,8 @@ add_data() {
     group cycle-a "CN=Dave Loop"
     group cycle-b "CN=cycle-a"
     printf 'dn: CN=cycle-a,%s\nchangetype: modify\nadd: member\nmember: CN=cycle-b,%s\n-\n\n' "$USERS" "$USERS"
-    # Lock out "locked" after two wrong passwords, and nobody else.
+    # A password settings object locks out "locked" after two wrong
+    # passwords and applies to no other account.
     printf 'dn: CN=lockout-fast,CN=Password Settings Container,CN=System,%s\nobjectClass: msDS-PasswordSettings\n' "$BASE"
     printf 'msDS-PasswordSettingsPrecedence: 1\nmsDS-PasswordReversibleEncryptionEnabled: FALSE\nmsDS-PasswordHistoryLength: 0\n'
     printf 'msDS-PasswordComplexityEnabled: FALSE\nmsDS-MinimumPasswordLength: 1\nmsDS-MinimumPasswordAge: 0\n'

@@ -89,7 +89,7 @@ func (s *Samba) script(command string) ([]byte, error) {
 }
 
 // SambaUnavailable skips a test whose Samba could not start, or fails it
-// when CFYAUTH_REQUIRE_SERVERS=1 says every server must be there.
+// when CFYAUTH_REQUIRE_SERVERS=1 requires every server.
 func SambaUnavailable(t testing.TB, err error) {
 	t.Helper()
 	if os.Getenv("CFYAUTH_REQUIRE_SERVERS") == "1" {

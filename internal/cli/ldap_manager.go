@@ -179,7 +179,10 @@ func ldapManagerError(err error, client *restapi.Client, what string) error {
 	case apiErr.Status == 401:
 		e.Hints = nil
 		e.WithHint("check the manager admin's name (--admin-user or CLOUDIFY_USERNAME) and password (--admin-password-file, CFYAUTH_ADMIN_PASSWORD or CLOUDIFY_PASSWORD)")
-	case apiErr.Status == 403 && !apiErr.IsInvalidTenant():
+	case apiErr.IsInvalidTenant():
+		e.Hints = nil
+		e.WithHint("CLOUDIFY_TENANT names a tenant the manager does not have: unset it or set an existing tenant")
+	case apiErr.Status == 403:
 		e.Hints = nil
 		e.WithHint("--from-manager needs a sys_admin to %s: pass one with --admin-user", what)
 	case apiErr.Status == 404:

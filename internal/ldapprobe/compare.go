@@ -11,7 +11,7 @@ import (
 
 // compareServers compares a primary with its replicas: the layer each one
 // stopped at, and the facts they should share (naming contexts, vendor
-// version, certificate issuer, the user's DN and attributes).
+// version, certificate issuer, the user's DN, groups and attributes).
 func compareServers(servers []ServerResult) report.Check {
 	started := time.Now()
 	c := report.Check{ID: LayerReplicas, Subject: "all servers", Status: report.Pass}

@@ -200,3 +200,25 @@ func TestADGlobalCatalog(t *testing.T) {
 		t.Errorf("the global catalog returned referrals: %q", refs)
 	}
 }
+
+// TestADInChainWithoutADMode checks that the in-chain comparison runs when
+// the RootDSE shows Active Directory even though ldap_is_active_directory
+// is off.
+func TestADInChainWithoutADMode(t *testing.T) {
+	s := needSamba(t)
+	values := adValues(s, map[string]any{ldapprobe.KeyIsActiveDirectory: false,
+		ldapprobe.KeyBindFormat: "{username}@{domain}", ldapprobe.KeyUserFilter: "(sAMAccountName={username})"})
+	res, _ := probe(t, values, ldapprobe.Options{User: "carol", UserPassword: ldaptest.ADUserPassword})
+	c := layer(t, res, ldapprobe.LayerGroupsInChain)
+	if c.Status != report.Warn {
+		t.Fatalf("in-chain %s: %s", c.Status, c.Summary)
+	}
+	expectContains(t, "summary", c.Summary, "the in-chain rule also finds rnd")
+	ids := []string{}
+	for _, c := range res.Servers[0].Checks {
+		ids = append(ids, c.ID)
+	}
+	if got := strings.Join(ids, " "); !strings.HasSuffix(got, "attributes groups groups.in-chain") {
+		t.Errorf("layer order %s", got)
+	}
+}

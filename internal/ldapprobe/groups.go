@@ -228,7 +228,7 @@ func (g *groupLookup) run(ctx context.Context, entry *ldap.Entry) {
 	for depth := 2; len(frontier) > 0; depth++ {
 		if depth > maxNestingDepth {
 			g.res.Truncated = true
-			g.notes = append(g.notes, fmt.Sprintf("cfyauth reads at most %d levels; the groups of level %d have parents it did not read", maxNestingDepth, maxNestingDepth))
+			g.notes = append(g.notes, fmt.Sprintf("cfyauth reads at most %d levels, so the parents of the groups at level %d were not looked up", maxNestingDepth, maxNestingDepth))
 			return
 		}
 		next, lvl := g.parentsOf(ctx, frontier, depth)

@@ -23,8 +23,10 @@ a user, and probe live LDAP servers layer by layer with them.
 Settings come from flags named like the options of 'cfy ldap set', then
 CFYAUTH_LDAP_* environment variables (CFYAUTH_LDAP_SERVER for ldap_server,
 and so on), then a --settings file in YAML or JSON with the manager's keys,
-then the manager's defaults. The bind password never comes from a flag: it
-comes from --ldap-password-file, CFYAUTH_LDAP_PASSWORD or the settings file.`,
+then, with --from-manager, the running manager's own settings, then the
+manager's defaults. The bind password never comes from a flag: it comes
+from --ldap-password-file, CFYAUTH_LDAP_PASSWORD, the settings file or the
+manager.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return apperr.Usage("missing_command", "ldap needs a subcommand").
@@ -45,6 +47,10 @@ type ldapSettingsOptions struct {
 	timeout      string
 	passwordFile string
 	settingsFile string
+	manager      ldapManagerOptions
+	// connected is the manager the settings were read from, once resolve
+	// has run with --from-manager.
+	connected *ldapManager
 }
 
 // ldapShortFlags are the one-letter forms 'cfy ldap set' has; -p (its
@@ -83,6 +89,7 @@ func (o *ldapSettingsOptions) addFlags(fs *pflag.FlagSet) {
 	}
 	fs.StringVar(&o.passwordFile, "ldap-password-file", "", "file holding the service account's password (env CFYAUTH_LDAP_PASSWORD)")
 	fs.StringVar(&o.settingsFile, "settings", "", "YAML or JSON file of LDAP settings with the manager's key names (ldap_server, ldap_domain, …)")
+	o.manager.addFlags(fs)
 }
 
 // flagLayer collects the settings given as flags.
@@ -136,8 +143,20 @@ func (o *ldapSettingsOptions) resolve(cmd *cobra.Command, app *App, check ldappr
 		}
 		layers = append(layers, file)
 	}
-	// A layer read from a running manager belongs here, between the
-	// settings file and the defaults.
+	if err := o.manager.validate(cmd.Flags()); err != nil {
+		return nil, nil, err
+	}
+	if o.manager.fromManager {
+		// The manager's settings rank between the settings file and the
+		// defaults, so flags can override what the manager holds.
+		m, err := o.manager.connect(cmd.Context(), app)
+		if err != nil {
+			return nil, nil, err
+		}
+		o.connected = m
+		layers = append(layers, m.settings.Layer)
+		app.Infof("read the LDAP settings from %s as %s", m.URL, m.AdminUser)
+	}
 
 	s, err := ldapprobe.Resolve(layers)
 	if err != nil {
@@ -145,6 +164,15 @@ func (o *ldapSettingsOptions) resolve(cmd *cobra.Command, app *App, check ldappr
 	}
 	for _, k := range ldapprobe.Keys {
 		app.Debugf("%s = %q (from %s)", k.Name, s.Value(k.Name), s.Sources[k.Name])
+	}
+	if o.connected != nil {
+		if err := o.connected.finish(s, check.NeedServer); err != nil {
+			return nil, nil, err
+		}
+		for _, note := range o.connected.Notes {
+			app.Infof("note: %s", note)
+		}
+		check.FromManager = true
 	}
 	errs, warnings := ldapprobe.Check(s, check)
 	if len(errs) > 0 {

@@ -33,6 +33,8 @@ type ldapCheckOutput struct {
 	InsecureSkipVerify bool                     `json:"insecure_skip_verify"`
 	Warnings           []ldapprobe.Warning      `json:"warnings"`
 	Summary            map[report.Status]int    `json:"summary"`
+	// Manager is the manager the settings were read from (--from-manager).
+	Manager *ldapManager `json:"manager,omitempty"`
 }
 
 func newLDAPCheckCmd(app *App, runF func(*LDAPCheckOptions) error) *cobra.Command {
@@ -54,21 +56,41 @@ first layer that fails for a server:
   user-search   the rendered user filter under the base DN
   user-bind     the user's bind with the rendered bind name
   attributes    the uid, e-mail, first and last name of the user's entry
+  groups        the user's groups as the manager resolves them: memberOf,
+                else a search under ldap_group_dn, nested to
+                ldap_nested_levels (1 = direct groups only), with cycles
+                and the groups above that setting reported
+  groups.in-chain  on Active Directory only: the same groups found with
+                its in-chain matching rule, and where the two disagree
+  preview       with --from-manager: the Cloudify user groups whose ldap_dn
+                matches those groups, and the tenants and roles they grant
 
 Without a service account the user binds first and the search runs with the
 user's rights, as the manager does. Every step is bounded by --timeout
 (ldap_timeout, default 5s); referrals are reported and never followed. With
 several --ldap-server flags the servers are also compared. The user's
 password comes from --password-stdin, --password-file, CFYAUTH_PASSWORD or a
-prompt on a terminal; an empty password is refused before any bind.
+prompt on a terminal; an empty password is refused before any bind. Active
+Directory's bind sub-codes (data 52e, 533, 775, ...) are decoded.
+
+--from-manager reads the settings from the manager at --manager-url (GET
+/api/v3.1/config) as its admin: --admin-user or CLOUDIFY_USERNAME (default
+admin), password from --admin-password-file, CFYAUTH_ADMIN_PASSWORD,
+CLOUDIFY_PASSWORD or a prompt; CLOUDIFY_TENANT is sent as the tenant. The
+manager does not return its LDAP CA (it keeps it in its database from
+Cloudify 5.2), so ldaps:// needs --ldap-ca-path.
 
 Exit status: 0 when every check passes (warnings allowed unless --strict),
-1 when a check fails (an unreachable server included), 2 for invalid
-settings or flags, 130 when interrupted.`,
+1 when a check fails (an unreachable LDAP server included) or the manager
+rejects the admin's credentials, 2 for invalid settings or flags, 3 when
+the manager cannot be reached, 130 when interrupted.`,
 		Example: `  cfyauth ldap check -s ldaps://ldap.example.com:636 -d example.com -c ca.pem \
       --ldap-username 'cn=svc,ou=services,dc=example,dc=com' --ldap-password-file svc.pw \
       --user jbloggs --password-file user.pw
-  cfyauth ldap check --settings ldap.yaml -s ldaps://ldap1:636 -s ldaps://ldap2:636 -o json`,
+  cfyauth ldap check --settings ldap.yaml -s ldaps://ldap1:636 -s ldaps://ldap2:636 -o json
+
+  # The manager's own settings, and what jbloggs would be allowed to do
+  CLOUDIFY_PASSWORD=... cfyauth ldap check --from-manager -c ca.pem --user jbloggs`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -126,6 +148,9 @@ func runLDAPCheck(cmd *cobra.Command, app *App, opts *LDAPCheckOptions) error {
 	if opts.InsecureSkipVerify {
 		app.Warnf("TLS certificates are NOT verified (--insecure-skip-verify); the manager always verifies them")
 	}
+	if m := opts.settings.connected; m != nil && opts.User != "" {
+		probeOpts.Preview = m.previewInput(cmd.Context())
+	}
 
 	streaming := !app.JSON() && app.IO.StdoutTTY
 	if streaming {
@@ -138,7 +163,8 @@ func runLDAPCheck(cmd *cobra.Command, app *App, opts *LDAPCheckOptions) error {
 
 	checks := res.Checks()
 	out := ldapCheckOutput{Servers: res.Servers, Comparison: res.Comparison, User: opts.User, StartTLS: opts.StartTLS,
-		InsecureSkipVerify: opts.InsecureSkipVerify, Warnings: warnings, Summary: report.Counts(checks)}
+		InsecureSkipVerify: opts.InsecureSkipVerify, Warnings: warnings, Summary: report.Counts(checks),
+		Manager: opts.settings.connected}
 	if out.Warnings == nil {
 		out.Warnings = []ldapprobe.Warning{}
 	}
@@ -165,6 +191,7 @@ func runLDAPCheck(cmd *cobra.Command, app *App, opts *LDAPCheckOptions) error {
 			return err
 		}
 	}
+	printGroupsAndPreview(app, opts.User, res)
 	counts := out.Summary
 	app.Infof("checked %d server(s): %d passed, %d warnings, %d failed, %d skipped",
 		len(res.Servers), counts[report.Pass], counts[report.Warn], counts[report.Fail], counts[report.Skip])

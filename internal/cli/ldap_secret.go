@@ -69,16 +69,26 @@ func ldapSecretUserPassword(app *App, user string, opts ldapSecretOptions) (ldap
 		return "", "", apperr.Usage("missing_password", "no password for %s, and cfyauth may not prompt", user).
 			WithHint("pass --password-stdin, --password-file FILE or set CFYAUTH_PASSWORD; or use --lookup-only to skip the user bind")
 	}
-	f, ok := app.IO.In.(*os.File)
-	if !ok {
-		return "", "", apperr.Usage("missing_password", "no password for %s", user).
-			WithHint("pass --password-stdin, --password-file FILE or set CFYAUTH_PASSWORD")
-	}
-	raw, err := readLineWithoutEcho(f, app.IO.ErrOut, "Password for "+user+": ")
+	raw, err := ldapSecretPrompt(app, "Password for "+user+": ")
 	if err != nil {
-		return "", "", apperr.Usage("invalid_input", "cannot read the password from the terminal: %v", err)
+		return "", "", err
 	}
 	return ldapprobe.Secret(raw), "prompt", nil
+}
+
+// ldapSecretPrompt prompts on stderr and reads a line from the terminal on
+// stdin without echo.
+func ldapSecretPrompt(app *App, prompt string) (string, error) {
+	f, ok := app.IO.In.(*os.File)
+	if !ok {
+		return "", apperr.Usage("missing_password", "no terminal to prompt on for: %s", strings.TrimSuffix(prompt, ": ")).
+			WithHint("pass the password with a file or an environment variable (see --help)")
+	}
+	raw, err := readLineWithoutEcho(f, app.IO.ErrOut, prompt)
+	if err != nil {
+		return "", apperr.Usage("invalid_input", "cannot read the password from the terminal: %v", err)
+	}
+	return string(raw), nil
 }
 
 // ldapSecretPathError drops the path from a file error, because the

@@ -29,6 +29,8 @@ type ldapShowOutput struct {
 	Rendering *ldapprobe.Rendering `json:"rendering"`
 	// Warnings are about the settings; the rendering carries its own.
 	Warnings []ldapprobe.Warning `json:"warnings"`
+	// Manager is the manager the settings were read from (--from-manager).
+	Manager *ldapManager `json:"manager,omitempty"`
 }
 
 func newLDAPShowCmd(app *App, runF func(*LDAPShowOptions) error) *cobra.Command {
@@ -68,7 +70,7 @@ them.`,
 }
 
 func runLDAPShow(cmd *cobra.Command, app *App, opts *LDAPShowOptions) error {
-	s, warnings, err := opts.settings.resolve(cmd, app, ldapprobe.CheckOptions{})
+	s, warnings, err := opts.settings.resolve(cmd, app, ldapprobe.CheckOptions{CAOptional: opts.settings.manager.fromManager})
 	if err != nil {
 		return err
 	}
@@ -79,7 +81,7 @@ func runLDAPShow(cmd *cobra.Command, app *App, opts *LDAPShowOptions) error {
 	for _, w := range r.Warnings {
 		app.Warnf("%s", w)
 	}
-	out := ldapShowOutput{Rendering: r, Warnings: warnings}
+	out := ldapShowOutput{Rendering: r, Warnings: warnings, Manager: opts.settings.connected}
 	for _, k := range ldapprobe.Keys {
 		out.Settings = append(out.Settings, ldapSetting{Key: k.Name, Value: s.Value(k.Name), Source: s.Sources[k.Name]})
 	}
@@ -120,5 +122,5 @@ func printRendering(app *App, s *ldapprobe.Settings, r *ldapprobe.Rendering) {
 	app.Printf("  bind name:      %s (%s)\n", r.BindName, kind)
 	app.Printf("  user search:    base %s, scope subtree, filter %s, %s\n", r.SearchBase, r.UserFilter, searchAs)
 	app.Printf("  group lookup:   %s on the user's entry; without it, search %s with %s\n", r.MembershipAttribute, r.GroupDN, r.GroupMemberFilter)
-	app.Printf("  nested levels:  %d\n", r.NestedLevels)
+	app.Printf("  nested levels:  %s\n", ldapprobe.NestingWords(r.NestedLevels))
 }

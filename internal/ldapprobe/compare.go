@@ -2,6 +2,7 @@ package ldapprobe
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -10,7 +11,7 @@ import (
 
 // compareServers compares a primary with its replicas: the layer each one
 // stopped at, and the facts they should share (naming contexts, vendor
-// version, certificate issuer, the user's DN and attributes).
+// version, certificate issuer, the user's DN, groups and attributes).
 func compareServers(servers []ServerResult) report.Check {
 	started := time.Now()
 	c := report.Check{ID: LayerReplicas, Subject: "all servers", Status: report.Pass}
@@ -61,6 +62,18 @@ func compareServers(servers []ServerResult) report.Check {
 	})
 	addFact("certificate issuer", func(s ServerResult) (string, bool) { return s.certIssuer, s.certIssuer != "" })
 	addFact("user DN", func(s ServerResult) (string, bool) { return s.UserDN, s.UserDN != "" })
+	addFact("groups", func(s ServerResult) (string, bool) {
+		if s.Groups == nil || s.Groups.Mode == "" {
+			return "", false
+		}
+		keys := make([]string, 0, len(s.Groups.Groups))
+		for _, dn := range s.Groups.Groups {
+			key, _ := DNKey(dn)
+			keys = append(keys, key)
+		}
+		sort.Strings(keys)
+		return strings.Join(keys, "; "), true
+	})
 	addFact("user attributes", func(s ServerResult) (string, bool) {
 		if s.userEntry == nil {
 			return "", false

@@ -48,6 +48,9 @@ type ldapFailure struct {
 	diagnostic string
 	// explanation decodes the diagnostic message, if a decoder knows it.
 	explanation string
+	// ad is the Active Directory sub-code of a failed bind, if the
+	// diagnostic message holds one.
+	ad *ADDiagnostic
 	// network is set when the connection broke or timed out rather than
 	// the server answering.
 	network bool
@@ -68,7 +71,7 @@ func describeLDAPError(err error, conn *recordingConn) ldapFailure {
 		if le.Err != nil {
 			f.diagnostic = strings.TrimSpace(le.Err.Error())
 		}
-		f.explanation = explainDiagnostic(le.ResultCode, f.diagnostic)
+		f.explanation, f.ad = explainDiagnostic(le.ResultCode, f.diagnostic)
 		return f
 	}
 	if errors.Is(err, ldap.ErrSizeLimitExceeded) {
@@ -97,16 +100,18 @@ func resultName(code uint16) string {
 }
 
 // explainDiagnostic decodes a server's diagnostic message where its meaning
-// is known.
-//
-// NOTE: Active Directory puts the reason of a failed bind into the
-// diagnostic message as a sub-code ("data 52e" wrong password, "data 775"
-// locked, …); a decoder for those codes belongs here. Until then the raw
-// message is shown as evidence.
-func explainDiagnostic(code uint16, diagnostic string) string {
-	_ = code
-	_ = diagnostic
-	return ""
+// is known: Active Directory puts the reason of a failed bind into it as a
+// sub-code ("data 52e" wrong password, "data 775" locked out, …), which is
+// the only signal of why the bind failed.
+func explainDiagnostic(code uint16, diagnostic string) (string, *ADDiagnostic) {
+	if code != ldap.LDAPResultInvalidCredentials || diagnostic == "" {
+		return "", nil
+	}
+	d, ok := ParseADDiagnostic(diagnostic)
+	if !ok {
+		return "", nil
+	}
+	return d.Meaning(), &d
 }
 
 // describeHandshakeError explains a failed TLS handshake.

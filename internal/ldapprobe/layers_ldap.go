@@ -214,7 +214,7 @@ func (p *serverProbe) checkServiceBind(ctx context.Context) bool {
 	}
 	c.AddEvidence("bind name", name)
 	c.AddEvidence("bind name from", how)
-	failure := p.bindAs(ctx, &c, "the service account", name, s.Password,
+	failure := p.bindAs(ctx, &c, "the service account", "the service account "+s.Username, name, s.Password,
 		"check --ldap-username and its password (--ldap-password-file or CFYAUTH_LDAP_PASSWORD)")
 	if ctx.Err() != nil {
 		return false
@@ -229,8 +229,9 @@ func (p *serverProbe) checkServiceBind(ctx context.Context) bool {
 }
 
 // bindAs binds the session as name. On failure it fills c as a failed
-// check that names who failed, and returns the failure.
-func (p *serverProbe) bindAs(ctx context.Context, c *report.Check, who, name string, password Secret, credentials string) *ldapFailure {
+// check that names who failed (who, such as "the user"; whoNamed, such as
+// "the user alice"), and returns the failure.
+func (p *serverProbe) bindAs(ctx context.Context, c *report.Check, who, whoNamed, name string, password Secret, credentials string) *ldapFailure {
 	err := bounded(ctx, p.timeout(), p.tcp, func() error { return p.conn.Bind(name, password.Reveal()) })
 	if err == nil || ctx.Err() != nil {
 		return nil
@@ -238,9 +239,21 @@ func (p *serverProbe) bindAs(ctx context.Context, c *report.Check, who, name str
 	f := describeLDAPError(err, p.tcp)
 	addDiagnostic(c, f)
 	c.Status = report.Fail
-	c.Summary = fmt.Sprintf("%s's bind as %s failed: %s", who, name, f.summary)
+	c.Summary = fmt.Sprintf("%s's bind as %s failed: %s", who, name, f.reason())
 	c.Hint = bindHint(f, who, credentials)
+	if f.ad != nil {
+		c.Hint = f.ad.Fix(whoNamed)
+	}
 	return &f
+}
+
+// reason is the failure in words: the AD sub-code's meaning when the
+// server sent one, else the result.
+func (f ldapFailure) reason() string {
+	if f.ad != nil {
+		return f.ad.Meaning()
+	}
+	return f.summary
 }
 
 // bindHint names the next step after a failed bind.
@@ -271,6 +284,9 @@ func addDiagnostic(c *report.Check, f ldapFailure) {
 	}
 	if f.explanation != "" {
 		c.AddEvidence("meaning", f.explanation)
+	}
+	if f.ad != nil {
+		c.AddEvidence("AD sub-code", f.ad.SubCode)
 	}
 }
 

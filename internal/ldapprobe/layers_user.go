@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -22,14 +23,14 @@ const maxBisectClauses = 8
 // user's own rights.
 func (p *serverProbe) userLayers(ctx context.Context) {
 	if p.opts.User == "" {
-		for _, id := range []string{LayerUserSearch, LayerUserBind, LayerAttributes} {
+		for _, id := range p.plan[len(p.plan)-p.userLayerCount():] {
 			p.skip(id, "no user given", "pass --user NAME to test a login")
 		}
 		return
 	}
 	r, err := Render(p.opts.Settings, p.opts.User, "")
 	if err != nil {
-		p.record(report.Check{ID: p.plan[len(p.plan)-3], Status: report.Fail, Summary: err.Error(),
+		p.record(report.Check{ID: p.plan[len(p.plan)-p.userLayerCount()], Status: report.Fail, Summary: err.Error(),
 			Hint: "fix the template; run 'cfyauth ldap show --user NAME' to see the rendering"}, time.Now())
 		return
 	}
@@ -44,22 +45,49 @@ func (p *serverProbe) userLayers(ctx context.Context) {
 		} else if !p.userBind(ctx) {
 			return
 		}
-		p.attributes()
+	} else {
+		if p.opts.LookupOnly {
+			p.skip(LayerUserBind, "no user bind (--lookup-only)", "")
+			p.skip(LayerUserSearch, "without a service account the search runs with the user's own bind, which --lookup-only leaves out",
+				"set --ldap-username to look the user up without their password")
+			return
+		}
+		if !p.userBind(ctx) {
+			return
+		}
+		if !p.userSearch(ctx) {
+			return
+		}
+	}
+	if !p.attributes() {
 		return
 	}
-	if p.opts.LookupOnly {
-		p.skip(LayerUserBind, "no user bind (--lookup-only)", "")
-		p.skip(LayerUserSearch, "without a service account the search runs with the user's own bind, which --lookup-only leaves out",
-			"set --ldap-username to look the user up without their password")
+	p.groupLayers(ctx)
+}
+
+// userLayerCount is the number of layers at the end of the plan that need
+// a user: the search, bind and attributes and the group layers after them.
+func (p *serverProbe) userLayerCount() int {
+	for i, id := range p.plan {
+		if id == LayerUserSearch || id == LayerUserBind {
+			return len(p.plan) - i
+		}
+	}
+	return 0
+}
+
+// groupLayers runs groups, then the in-chain comparison and the preview
+// when they are planned.
+func (p *serverProbe) groupLayers(ctx context.Context) {
+	if !p.groups(ctx) {
 		return
 	}
-	if !p.userBind(ctx) {
+	if containsString(p.plan, LayerGroupsInChain) && !p.inChain(ctx) {
 		return
 	}
-	if !p.userSearch(ctx) {
-		return
+	if p.opts.Preview != nil {
+		p.preview()
 	}
-	p.attributes()
 }
 
 // userAttributes are requested in the user search: every user attribute
@@ -111,8 +139,12 @@ func (p *serverProbe) userSearch(ctx context.Context) bool {
 	if err != nil {
 		return p.record(p.searchFailure(c, err, res), started)
 	}
-	if len(res.Referrals) > 0 {
-		c.AddEvidence("referrals (not followed)", strings.Join(res.Referrals, ", "))
+	local, foreign := classifyReferrals(res.Referrals, p.result.root)
+	if len(local) > 0 {
+		c.AddEvidence("referrals to this server's other naming contexts (not followed)", strings.Join(local, ", "))
+	}
+	if len(foreign) > 0 {
+		c.AddEvidence("referrals to other domains (not followed)", strings.Join(foreign, ", "))
 	}
 	switch len(res.Entries) {
 	case 0:
@@ -142,11 +174,56 @@ func (p *serverProbe) userSearch(ctx context.Context) bool {
 		c.Summary = fmt.Sprintf("%d entries match the filter; which one the manager takes is not documented", len(res.Entries))
 		c.Hint = "make --ldap-user-filter match one entry per user name"
 	}
-	if len(res.Referrals) > 0 && c.Status == report.Pass {
+	switch {
+	case len(foreign) > 0 && c.Status == report.Fail:
+		c.Hint = gcHint(s.BaseDN) + "; " + c.Hint
+	case len(foreign) > 0:
 		c.Status = report.Warn
-		c.Hint = "the server returned referrals, which neither cfyauth nor the manager follows"
+		c.Hint = strings.TrimPrefix(c.Hint+"; "+gcHint(s.BaseDN), "; ")
+	case len(local) > 0:
+		c.AddEvidence("note", "the referrals point at partitions of this server (configuration, schema, DNS zones) that hold no users; neither cfyauth nor the manager follows them")
 	}
 	return p.record(c, started)
+}
+
+// gcHint suggests the global catalog for a base DN whose subtree other
+// domains hold parts of.
+func gcHint(base string) string {
+	return fmt.Sprintf("the base DN %s spans domains this server only refers to, and the manager does not follow referrals: "+
+		"search the global catalog instead (ldap://HOST:3268 or ldaps://HOST:3269 on a domain controller), which holds the users of every domain, "+
+		"or set --ldap-base-dn to the user's own domain", base)
+}
+
+// classifyReferrals sorts referral URLs into those that name one of this
+// server's own naming contexts (on Active Directory: the configuration,
+// schema and DNS partitions below the domain root) and those that name a
+// DN the server does not hold, such as a child domain.
+func classifyReferrals(refs []string, root *RootDSE) (local, foreign []string) {
+	for _, ref := range refs {
+		if root != nil && referralIsLocal(ref, root.NamingContexts) {
+			local = append(local, ref)
+		} else {
+			foreign = append(foreign, ref)
+		}
+	}
+	return local, foreign
+}
+
+func referralIsLocal(ref string, contexts []string) bool {
+	u, err := url.Parse(ref)
+	if err != nil {
+		return false
+	}
+	dn, err := url.PathUnescape(strings.TrimPrefix(u.EscapedPath(), "/"))
+	if err != nil || dn == "" {
+		return false
+	}
+	for _, nc := range contexts {
+		if SameDN(dn, nc) {
+			return true
+		}
+	}
+	return false
 }
 
 // boundAs names the identity the connection is bound as.
@@ -312,23 +389,23 @@ func (p *serverProbe) userBind(ctx context.Context) bool {
 		return p.record(c, started)
 	}
 	mismatch := p.dnMismatch()
-	failure := p.bindAs(ctx, &c, "the user", r.BindName, p.opts.UserPassword, fmt.Sprintf("check the password of %s", p.opts.User))
+	failure := p.bindAs(ctx, &c, "the user", "the user "+p.opts.User, r.BindName, p.opts.UserPassword, fmt.Sprintf("check the password of %s", p.opts.User))
 	if ctx.Err() != nil {
 		return false
 	}
 	if failure != nil {
 		f := *failure
-		if f.code == ldap.LDAPResultInvalidCredentials {
+		if f.code == ldap.LDAPResultInvalidCredentials && (f.ad == nil || f.ad.passwordOrName()) {
 			switch {
 			case mismatch:
 				c.Summary = fmt.Sprintf("ldap_bind_format renders %s, but the user's entry is %s: the server rejects a bind name that does not exist with %s",
-					r.BindName, p.result.UserDN, f.summary)
+					r.BindName, p.result.UserDN, f.reason())
 				c.Hint = "set --ldap-bind-format so that it renders the entry's DN (or its user principal name on Active Directory)"
 			case p.opts.Settings.HasServiceAccount() && p.result.UserDN != "":
-				c.Summary = fmt.Sprintf("the user's password was rejected: %s (the bind name matches the entry the search found)", f.summary)
+				c.Summary = fmt.Sprintf("the user's password was rejected: %s (the bind name matches the entry the search found)", f.reason())
 				c.Hint = fmt.Sprintf("check the password of %s, and whether the account is locked or expired", p.opts.User)
 			case !p.opts.Settings.HasServiceAccount():
-				c.Summary = fmt.Sprintf("the user's bind as %s failed: %s: either the password is wrong or no entry has this DN", r.BindName, f.summary)
+				c.Summary = fmt.Sprintf("the user's bind as %s failed: %s: either the password is wrong or no entry has this name", r.BindName, f.reason())
 				c.Hint = "set a service account (--ldap-username) so cfyauth can search for the user and tell these apart"
 			}
 		}
@@ -362,14 +439,14 @@ func (p *serverProbe) dnMismatch() bool {
 
 // attributes reports the mapped attributes of the user's entry: the uid is
 // required, the others may be missing or empty.
-func (p *serverProbe) attributes() {
+func (p *serverProbe) attributes() bool {
 	started := time.Now()
 	s := p.opts.Settings
 	entry := p.result.userEntry
 	c := report.Check{ID: LayerAttributes, Status: report.Pass}
 	if entry == nil {
 		p.skip(LayerAttributes, "no user entry to read", "")
-		return
+		return true
 	}
 	var problems []string
 	var hints []string
@@ -428,7 +505,7 @@ func (p *serverProbe) attributes() {
 	if len(hints) > 0 {
 		c.Hint = strings.Join(hints, "; ")
 	}
-	p.record(c, started)
+	return p.record(c, started)
 }
 
 // groupFilterFor renders the group member filter for the user's DN.

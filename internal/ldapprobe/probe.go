@@ -26,6 +26,14 @@ const (
 	LayerUserSearch  = "user-search"
 	LayerUserBind    = "user-bind"
 	LayerAttributes  = "attributes"
+	// LayerGroups resolves the user's groups as the manager does.
+	LayerGroups = "groups"
+	// LayerGroupsInChain compares them with Active Directory's in-chain
+	// matching rule; it runs only on Active Directory.
+	LayerGroupsInChain = "groups.in-chain"
+	// LayerPreview maps the groups to the manager's user groups, tenants
+	// and roles; it runs when Options.Preview is set.
+	LayerPreview = "preview"
 	// LayerReplicas compares the servers when more than one is probed.
 	LayerReplicas = "replicas"
 )
@@ -53,6 +61,9 @@ type Options struct {
 	// Observe, when set, receives every check as it completes. Calls are
 	// serialized, but checks of different servers interleave.
 	Observe func(report.Check)
+	// Preview, when set, adds the preview layer: the manager's user groups
+	// matched against the user's groups.
+	Preview *PreviewInput
 }
 
 // ServerResult is the outcome of the layers for one server URL.
@@ -63,6 +74,10 @@ type ServerResult struct {
 	FailedLayer string `json:"failed_layer,omitempty"`
 	// UserDN is the DN the user search found, or empty.
 	UserDN string `json:"user_dn,omitempty"`
+	// Groups is the user's groups as the manager resolves them.
+	Groups *GroupResult `json:"groups,omitempty"`
+	// Preview is what the user may do on the manager, from its groups.
+	Preview *Preview `json:"preview,omitempty"`
 
 	root       *RootDSE
 	userEntry  *ldap.Entry
@@ -166,11 +181,33 @@ func (p *serverProbe) layerPlan() []string {
 	}
 	plan = append(plan, LayerRootDSE, LayerBaseDN, LayerServiceBind)
 	if p.opts.Settings.HasServiceAccount() {
-		return append(plan, LayerUserSearch, LayerUserBind, LayerAttributes)
+		plan = append(plan, LayerUserSearch, LayerUserBind, LayerAttributes)
+	} else {
+		// Without a service account the manager binds as the user first
+		// and searches with the user's own rights.
+		plan = append(plan, LayerUserBind, LayerUserSearch, LayerAttributes)
 	}
-	// Without a service account the manager binds as the user first and
-	// searches with the user's own rights.
-	return append(plan, LayerUserBind, LayerUserSearch, LayerAttributes)
+	plan = append(plan, LayerGroups)
+	if p.opts.Settings.IsActiveDirectory {
+		plan = append(plan, LayerGroupsInChain)
+	}
+	if p.opts.Preview != nil {
+		plan = append(plan, LayerPreview)
+	}
+	return plan
+}
+
+// planInChain adds the in-chain comparison to the plan once the RootDSE
+// shows Active Directory, even when ldap_is_active_directory is off.
+func (p *serverProbe) planInChain() {
+	if !p.result.root.IsActiveDirectory() || containsString(p.plan, LayerGroupsInChain) {
+		return
+	}
+	i := len(p.plan)
+	if p.plan[i-1] == LayerPreview {
+		i--
+	}
+	p.plan = append(p.plan[:i], append([]string{LayerGroupsInChain}, p.plan[i:]...)...)
 }
 
 // record adds a finished check and reports whether the next layers may run.
@@ -229,6 +266,7 @@ func (p *serverProbe) run(ctx context.Context) {
 	if !p.checkRootDSE(ctx) {
 		return
 	}
+	p.planInChain()
 	if !p.checkBaseDN() {
 		return
 	}

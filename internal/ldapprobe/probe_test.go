@@ -30,10 +30,13 @@ func TestMain(m *testing.M) {
 	} else {
 		slapdErr = err
 	}
+	plainSlapdDir = dir
 	code := m.Run()
-	if slapd != nil {
-		if err := slapd.Stop(); err != nil {
-			os.Stderr.WriteString(err.Error() + "\n")
+	for _, srv := range []*ldaptest.Slapd{slapd, plainSlapd} {
+		if srv != nil {
+			if err := srv.Stop(); err != nil {
+				os.Stderr.WriteString(err.Error() + "\n")
+			}
 		}
 	}
 	os.RemoveAll(dir)
@@ -145,7 +148,7 @@ func TestProbeLDAPSWithServiceAccount(t *testing.T) {
 	for _, c := range res.Servers[0].Checks {
 		order = append(order, c.ID)
 	}
-	if got := strings.Join(order, " "); got != "tcp tls tls.chain tls.hostname tls.expiry rootdse base-dn service-bind user-search user-bind attributes" {
+	if got := strings.Join(order, " "); got != "tcp tls tls.chain tls.hostname tls.expiry rootdse base-dn service-bind user-search user-bind attributes groups" {
 		t.Errorf("layer order = %s", got)
 	}
 }

@@ -67,6 +67,12 @@ type CheckOptions struct {
 	// InsecureSkipVerify turns a missing CA for ldaps:// from an error
 	// into a warning, so the probe can show which CA the server uses.
 	InsecureSkipVerify bool
+	// FromManager is set when the settings were read from a manager, which
+	// never returns its LDAP CA certificate.
+	FromManager bool
+	// CAOptional turns a missing CA for ldaps:// into a warning, for
+	// commands that contact no LDAP server (ldap show).
+	CAOptional bool
 }
 
 // Check applies the manager's own rules for POST /api/v3.1/ldap to the
@@ -103,11 +109,16 @@ func Check(s *Settings, opts CheckOptions) ([]*SettingsError, []Warning) {
 			anyPlain = true
 		}
 	}
-	if anyLDAPS && s.CAPEM == "" && opts.InsecureSkipVerify {
-		warn(KeyServer, "ldaps:// needs a CA certificate: the manager rejects it without one ('A CA certificate must be provided to use ldaps.')")
+	missingCA := "ldaps:// needs a CA certificate; the manager rejects it without one ('A CA certificate must be provided to use ldaps.')"
+	caHint := "pass the CA that signed the server's certificate with --ldap-ca-path FILE"
+	if opts.FromManager {
+		missingCA = "ldaps:// needs a CA certificate, and " + ManagerCANote
+		caHint = "pass the CA the manager uses (the file once given to 'cfy ldap set --ldap-ca-path') with --ldap-ca-path FILE"
+	}
+	if anyLDAPS && s.CAPEM == "" && (opts.InsecureSkipVerify || opts.CAOptional) {
+		warn(KeyServer, "%s", missingCA)
 	} else if anyLDAPS && s.CAPEM == "" {
-		fail(KeyServer, "ldaps:// needs a CA certificate; the manager rejects it without one ('A CA certificate must be provided to use ldaps.')",
-			"pass the CA that signed the server's certificate with --ldap-ca-path FILE")
+		fail(KeyServer, missingCA, caHint)
 	}
 	if anyPlain && s.CAPEM != "" {
 		if opts.StartTLS {

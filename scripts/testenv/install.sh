@@ -30,3 +30,4 @@ fi
 bash "$(dirname "$0")/slapd.sh" install
 bash "$(dirname "$0")/systemd-user.sh" install
 bash "$(dirname "$0")/flask.sh"
+bash "$(dirname "$0")/samba-ad.sh" install

@@ -19,6 +19,11 @@
 #   SLAPD_DEBUG    slapd -d level (default 0 = foreground, quiet; "stats" logs every op)
 #   SLAPD_KEEP=1   stop does not delete SLAPD_DIR
 #
+# Groups (groupOfNames under ou=groups): admins (alice); developers (bob,
+# jmueller, jsmith); engineering (developers, carol); rnd (engineering), so
+# bob is three levels deep in rnd; cycle-a (dave, cycle-b) and cycle-b
+# (cycle-a), a cycle. operators is a groupOfUniqueNames (alice, carol).
+#
 # Listens ONLY on 127.0.0.1 and [::1] (+ a unix socket in SLAPD_DIR).
 set -euo pipefail
 
@@ -320,6 +325,38 @@ description: nested group - contains the developers group and carol
 member: cn=developers,ou=groups,$SUFFIX
 member: uid=carol,ou=users,$SUFFIX
 
+dn: cn=rnd,ou=groups,$SUFFIX
+objectClass: groupOfNames
+cn: rnd
+description: nested three deep - holds engineering, which holds developers
+member: cn=engineering,ou=groups,$SUFFIX
+
+dn: uid=dave,ou=users,$SUFFIX
+objectClass: inetOrgPerson
+cn: Dave Loop
+sn: Loop
+givenName: Dave
+uid: dave
+mail: dave@example.org
+userPassword: $h
+
+dn: cn=cycle-a,ou=groups,$SUFFIX
+objectClass: groupOfNames
+cn: cycle-a
+description: cycle - holds dave and cycle-b, which holds cycle-a
+member: uid=dave,ou=users,$SUFFIX
+
+dn: cn=cycle-b,ou=groups,$SUFFIX
+objectClass: groupOfNames
+cn: cycle-b
+member: cn=cycle-a,ou=groups,$SUFFIX
+
+dn: cn=cycle-a,ou=groups,$SUFFIX
+changetype: modify
+add: member
+member: cn=cycle-b,ou=groups,$SUFFIX
+-
+
 dn: cn=operators,ou=groups,$SUFFIX
 objectClass: groupOfUniqueNames
 cn: operators
@@ -450,6 +487,9 @@ mail: x@example.org
   check "comma CN search by uid=jsmith (DN comes back as cn=Smith\\2C John)" has 'cn=Smith\\2C John' ldapsearch -x -LLL -H "$URL_LDAP" -D "$S" -w "$P" -b "$SUFFIX" "(uid=jsmith)" dn
   check "posixGroup users has memberUid bob"      has "memberUid: bob" ldapsearch -x -LLL -H "$URL_LDAP" -D "$S" -w "$P" -b "ou=posixgroups,$SUFFIX" "(cn=users)" memberUid
   check "nested group engineering contains developers group" has "member: cn=developers" ldapsearch -x -LLL -H "$URL_LDAP" -D "$S" -w "$P" -b "ou=groups,$SUFFIX" "(cn=engineering)" member
+  check "three deep: rnd contains engineering"    has "dn: cn=rnd" ldapsearch -x -LLL -H "$URL_LDAP" -D "$S" -w "$P" -b "ou=groups,$SUFFIX" "(member=cn=engineering,ou=groups,$SUFFIX)" dn
+  check "cycle: cycle-a contains cycle-b"         has "dn: cn=cycle-a" ldapsearch -x -LLL -H "$URL_LDAP" -D "$S" -w "$P" -b "ou=groups,$SUFFIX" "(member=cn=cycle-b,ou=groups,$SUFFIX)" dn
+  check "cycle: cycle-b contains cycle-a"         has "dn: cn=cycle-b" ldapsearch -x -LLL -H "$URL_LDAP" -D "$S" -w "$P" -b "ou=groups,$SUFFIX" "(member=cn=cycle-a,ou=groups,$SUFFIX)" dn
   check "groupOfUniqueNames: (uniqueMember=alice DN) finds operators" has "dn: cn=operators" ldapsearch -x -LLL -H "$URL_LDAP" -D "$S" -w "$P" -b "ou=groups,$SUFFIX" "(uniqueMember=uid=alice,ou=users,$SUFFIX)" dn
   check "alice has email (extensibleObject) and mail" has "email: alice@example.org" ldapsearch -x -LLL -H "$URL_LDAP" -D "$S" -w "$P" -b "$SUFFIX" "(uid=alice)" email mail
   case "$MEMBEROF" in

@@ -81,10 +81,16 @@ func Script() string { return filepath.Join(RepoRoot(), "scripts", "testenv", "s
 
 // Installed reports whether slapd and the OpenLDAP client tools exist.
 func Installed() error {
-	for _, tool := range []string{"slapd", "ldapwhoami", "ldapadd"} {
+	return toolsInstalled(InstallCommand, "slapd", "ldapwhoami", "ldapadd")
+}
+
+// toolsInstalled reports the first tool found neither on PATH nor in
+// /usr/sbin, naming the command that installs it.
+func toolsInstalled(install string, tools ...string) error {
+	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
 			if _, err := os.Stat(filepath.Join("/usr/sbin", tool)); err != nil {
-				return fmt.Errorf("%s is not installed (run: %s)", tool, InstallCommand)
+				return fmt.Errorf("%s is not installed (run: %s)", tool, install)
 			}
 		}
 	}

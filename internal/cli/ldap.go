@@ -93,7 +93,7 @@ func (o *ldapSettingsOptions) addFlags(fs *pflag.FlagSet) {
 }
 
 // flagLayer collects the settings given as flags.
-func (o *ldapSettingsOptions) flagLayer(fs *pflag.FlagSet) (ldapprobe.Layer, error) {
+func (o *ldapSettingsOptions) flagLayer(app *App, fs *pflag.FlagSet) (ldapprobe.Layer, error) {
 	l := ldapprobe.Layer{Kind: ldapprobe.SourceFlag}
 	for _, k := range ldapprobe.Keys {
 		if k.Flag == "" || !fs.Changed(k.Flag) {
@@ -114,10 +114,9 @@ func (o *ldapSettingsOptions) flagLayer(fs *pflag.FlagSet) (ldapprobe.Layer, err
 		}
 	}
 	if fs.Changed("ldap-password-file") {
-		password, err := ldapSecretReadFile(o.passwordFile)
+		password, err := ldapSecretBindPassword(app, o.passwordFile)
 		if err != nil {
-			return l, apperr.Usage("invalid_flag", "cannot read --ldap-password-file %s: %v", o.passwordFile, err).
-				WithHint("pass a readable file that holds the service account's password")
+			return l, err
 		}
 		l.Set(ldapprobe.KeyPassword, password, "--ldap-password-file "+o.passwordFile)
 	}
@@ -128,7 +127,7 @@ func (o *ldapSettingsOptions) flagLayer(fs *pflag.FlagSet) (ldapprobe.Layer, err
 // manager's rules. Errors are usage errors; warnings are printed and
 // returned for the JSON document.
 func (o *ldapSettingsOptions) resolve(cmd *cobra.Command, app *App, check ldapprobe.CheckOptions) (*ldapprobe.Settings, []ldapprobe.Warning, error) {
-	flags, err := o.flagLayer(cmd.Flags())
+	flags, err := o.flagLayer(app, cmd.Flags())
 	if err != nil {
 		return nil, nil, err
 	}

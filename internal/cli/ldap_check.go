@@ -136,6 +136,10 @@ func runLDAPCheck(cmd *cobra.Command, app *App, opts *LDAPCheckOptions) error {
 	if opts.User != "" && !opts.LookupOnly {
 		pw, source, err := ldapSecretUserPassword(app, opts.User, ldapSecretOptions{stdin: opts.PasswordStdin, file: opts.PasswordFile})
 		if err != nil {
+			var e *apperr.Error
+			if errors.As(err, &e) && e.Code == "missing_secret" {
+				e.WithHint("or use --lookup-only to skip the user bind")
+			}
 			return err
 		}
 		if pw == "" {

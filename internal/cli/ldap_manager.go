@@ -204,38 +204,17 @@ func ldapAdminCredentials(app *App, o *ldapManagerOptions) (restapi.Credentials,
 		user = "admin"
 	}
 	creds := restapi.Credentials{Username: user}
-	switch {
-	case o.adminPasswordFile != "":
-		pw, err := ldapSecretReadFile(o.adminPasswordFile)
-		if err != nil {
-			return creds, "", apperr.Usage("invalid_flag", "cannot read --admin-password-file %s: %v", o.adminPasswordFile, ldapSecretPathError(err)).
-				WithHint("pass a readable file that holds the password of %s", user)
-		}
-		if pw == "" {
-			return creds, "", apperr.Usage("invalid_flag", "--admin-password-file %s is empty", o.adminPasswordFile).
-				WithHint("put the password of %s on its first line", user)
-		}
-		creds.Password = pw
-		return creds, "--admin-password-file " + o.adminPasswordFile, nil
-	case app.Getenv("CFYAUTH_ADMIN_PASSWORD") != "":
-		creds.Password = app.Getenv("CFYAUTH_ADMIN_PASSWORD")
-		return creds, "CFYAUTH_ADMIN_PASSWORD", nil
-	case app.Getenv("CLOUDIFY_PASSWORD") != "":
-		creds.Password = app.Getenv("CLOUDIFY_PASSWORD")
-		return creds, "CLOUDIFY_PASSWORD", nil
-	}
-	if app.Global.NonInteractive || !app.IO.StdinTTY {
-		return creds, "", apperr.Usage("missing_password", "no password for the manager admin %s, and cfyauth may not prompt", user).
-			WithHint("pass --admin-password-file FILE, or set CFYAUTH_ADMIN_PASSWORD or CLOUDIFY_PASSWORD")
-	}
-	pw, err := ldapSecretPrompt(app, fmt.Sprintf("Password for the manager admin %s: ", user))
+	pw, origin, err := requireSecret(app, SecretSource{
+		What:        "the password of the manager admin " + user,
+		Prompt:      "Password for the manager admin " + user + ": ",
+		File:        o.adminPasswordFile,
+		FileFlag:    "admin-password-file",
+		EnvVar:      "CFYAUTH_ADMIN_PASSWORD",
+		MoreEnvVars: []string{"CLOUDIFY_PASSWORD"},
+	})
 	if err != nil {
 		return creds, "", err
 	}
-	if pw == "" {
-		return creds, "", apperr.Usage("missing_password", "the password of the manager admin %s is empty", user).
-			WithHint("type the password at the prompt, or pass --admin-password-file FILE")
-	}
-	creds.Password = string(pw)
-	return creds, "prompt", nil
+	creds.Password = pw
+	return creds, origin, nil
 }

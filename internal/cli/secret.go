@@ -34,8 +34,14 @@ type SecretSource struct {
 	// (such as "password-file").
 	File     string
 	FileFlag string
-	// EnvVar is the environment variable that may contain the secret.
-	EnvVar string
+	// EnvVar is the environment variable that may contain the secret, and
+	// MoreEnvVars are tried after it, such as the cfy CLI's own variables.
+	EnvVar      string
+	MoreEnvVars []string
+	// NoPrompt turns the terminal prompt off, for secrets that are optional.
+	NoPrompt bool
+	// MultiLine accepts several lines, for files of secret headers.
+	MultiLine bool
 }
 
 // readPasswordFromTerminal reads one line without echo; tests replace it.
@@ -93,43 +99,77 @@ func readLineWithoutEcho(f *os.File, errOut io.Writer, prompt string) (string, e
 // from stdin, a file or a prompt is returned as it is; the caller decides
 // whether it may be empty.
 func readSecret(app *App, src SecretSource) (string, error) {
+	secret, _, err := readSecretFrom(app, src)
+	return secret, err
+}
+
+// readSecretFrom is readSecret that also returns where the secret came from
+// ("stdin", "file PATH", "environment NAME" or "prompt"), for -v output. It
+// returns an empty origin, and no error, when NoPrompt is set and no source
+// holds the secret.
+func readSecretFrom(app *App, src SecretSource) (string, string, error) {
 	if src.Stdin && src.File != "" {
-		return "", apperr.Usage("invalid_flag", "--%s and --%s cannot be used together", src.StdinFlag, src.FileFlag).
+		return "", "", apperr.Usage("invalid_flag", "--%s and --%s cannot be used together", src.StdinFlag, src.FileFlag).
 			WithHint("read %s from stdin or from a file, not both", src.What)
 	}
 	switch {
 	case src.Stdin:
 		if app.IO.StdinTTY {
-			return "", apperr.Usage("invalid_flag", "--%s reads %s from a pipe, but stdin is a terminal", src.StdinFlag, src.What).
+			return "", "", apperr.Usage("invalid_flag", "--%s reads %s from a pipe, but stdin is a terminal", src.StdinFlag, src.What).
 				WithHint("pipe it in, as in 'cat secret.txt | cfyauth …', or leave out --%s to be prompted", src.StdinFlag)
 		}
 		data, err := io.ReadAll(io.LimitReader(app.IO.In, maxSecretSize+1))
 		if err != nil {
-			return "", apperr.Usage("invalid_input", "cannot read %s from stdin: %v", src.What, err).
+			return "", "", apperr.Usage("invalid_input", "cannot read %s from stdin: %v", src.What, err).
 				WithHint("pipe %s into --%s", src.What, src.StdinFlag)
 		}
 		if len(data) > maxSecretSize {
-			return "", apperr.Usage("invalid_input", "stdin contains more than 64 KiB, so it is not %s", src.What).
+			return "", "", apperr.Usage("invalid_input", "stdin contains more than 64 KiB, so it is not %s", src.What).
 				WithHint("pipe only %s into --%s", src.What, src.StdinFlag)
 		}
-		return trimLineBreak(string(data)), nil
+		secret, err := checkSecretText(trimLineBreak(string(data)), src, "stdin")
+		return secret, "stdin", err
 	case src.File != "":
-		return readSecretFile(app, src)
-	}
-	if src.EnvVar != "" {
-		if v := app.Getenv(src.EnvVar); v != "" {
-			app.Debugf("%s comes from the environment variable %s", src.What, src.EnvVar)
-			return v, nil
+		secret, err := readSecretFile(app, src)
+		if err == nil {
+			secret, err = checkSecretText(secret, src, "--"+src.FileFlag+" "+src.File)
 		}
+		return secret, "file " + src.File, err
+	}
+	for _, name := range append([]string{src.EnvVar}, src.MoreEnvVars...) {
+		if name == "" {
+			continue
+		}
+		if v := app.Getenv(name); v != "" {
+			app.Debugf("%s comes from the environment variable %s", src.What, name)
+			return v, "environment " + name, nil
+		}
+	}
+	if src.NoPrompt {
+		return "", "", nil
 	}
 	if app.Global.NonInteractive || !app.IO.StdinTTY {
 		e := apperr.Usage("missing_secret", "%s is missing, and cfyauth does not prompt in non-interactive mode", src.What)
-		return "", e.WithHint("%s", secretSourcesHint(src))
+		return "", "", e.WithHint("%s", secretSourcesHint(src))
 	}
 	secret, err := readPasswordFromTerminal(app, src.Prompt)
 	if err != nil {
-		return "", apperr.Usage("missing_secret", "cannot read %s from the terminal: %v", src.What, err).
+		return "", "", apperr.Usage("missing_secret", "cannot read %s from the terminal: %v", src.What, err).
 			WithHint("%s", secretSourcesHint(src))
+	}
+	return secret, "prompt", nil
+}
+
+// checkSecretText rejects text that cannot be one secret: several lines or
+// a NUL byte, whose meaning would be a guess.
+func checkSecretText(secret string, src SecretSource, origin string) (string, error) {
+	if !src.MultiLine && strings.ContainsAny(secret, "\r\n") {
+		return "", apperr.Usage("invalid_input", "%s contains more than one line, so it is not %s", origin, src.What).
+			WithHint("put %s alone on one line", src.What)
+	}
+	if strings.IndexByte(secret, 0) >= 0 {
+		return "", apperr.Usage("invalid_input", "%s contains a NUL byte, so it is not %s", origin, src.What).
+			WithHint("put %s alone on one line", src.What)
 	}
 	return secret, nil
 }
@@ -143,8 +183,14 @@ func secretSourcesHint(src SecretSource) string {
 		ways = append(ways, "--"+src.FileFlag+" FILE")
 	}
 	hint := "pass " + strings.Join(ways, " or ")
-	if src.EnvVar != "" {
-		hint += ", or set " + src.EnvVar
+	var vars []string
+	for _, name := range append([]string{src.EnvVar}, src.MoreEnvVars...) {
+		if name != "" {
+			vars = append(vars, name)
+		}
+	}
+	if len(vars) > 0 {
+		hint += ", or set " + strings.Join(vars, " or ")
 	}
 	return hint
 }
@@ -168,8 +214,8 @@ func readSecretFile(app *App, src SecretSource) (string, error) {
 			WithHint("pass the file that contains %s", src.What)
 	}
 
-	if st.Mode().IsRegular() && st.Mode().Perm()&0o004 != 0 {
-		app.Warnf("%s is readable by every user of this machine; restrict it with chmod 600 %s", path, path)
+	if st.Mode().IsRegular() && st.Mode().Perm()&0o077 != 0 {
+		app.Warnf("%s can be read by other users (mode %04o); chmod 600 it", path, st.Mode().Perm())
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -204,4 +250,17 @@ func pathCause(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// requireSecret is readSecretFrom for a secret that may not be empty.
+func requireSecret(app *App, src SecretSource) (string, string, error) {
+	secret, origin, err := readSecretFrom(app, src)
+	if err != nil {
+		return "", "", err
+	}
+	if secret == "" && origin != "" {
+		return "", "", apperr.Usage("invalid_input", "%s from %s is empty", src.What, origin).
+			WithHint("%s", secretSourcesHint(src))
+	}
+	return secret, origin, nil
 }

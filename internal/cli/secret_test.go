@@ -57,9 +57,15 @@ func TestReadSecretSources(t *testing.T) {
 	}
 
 	// Only the last line break is removed; inner spaces stay.
-	got, _ = readSecret(newSecretTestApp(" two words \n\n", false, nil).app, stdin)
-	if got != " two words \n" {
+	got, _ = readSecret(newSecretTestApp(" two words \n", false, nil).app, stdin)
+	if got != " two words " {
 		t.Errorf("trimming: got %q", got)
+	}
+
+	// A second line makes the secret ambiguous, so it is rejected.
+	_, err = readSecret(newSecretTestApp("first\nsecond\n", false, nil).app, stdin)
+	if err == nil || !strings.Contains(err.Error(), "more than one line") {
+		t.Errorf("two lines: got %v, want a usage error", err)
 	}
 }
 
@@ -151,7 +157,7 @@ func TestReadSecretWarnsOnWorldReadableFile(t *testing.T) {
 	if _, err := readSecret(ta.app, src); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(ta.stderr.String(), "readable by every user") || strings.Contains(ta.stderr.String(), "Open-Secret") {
+	if !strings.Contains(ta.stderr.String(), "can be read by other users") || strings.Contains(ta.stderr.String(), "Open-Secret") {
 		t.Errorf("stderr = %q, want a warning without the secret", ta.stderr.String())
 	}
 }

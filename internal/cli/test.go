@@ -393,7 +393,7 @@ func parseHeader(raw string) (moduletest.Header, error) {
 // readHeaderFile reads 'Name: value' lines whose values are secrets. Blank
 // lines and lines starting with # are skipped.
 func readHeaderFile(app *App, path string) ([]moduletest.Header, error) {
-	content, err := readSecret(app, SecretSource{What: "request headers", File: path, FileFlag: "header-file"})
+	content, err := readSecret(app, SecretSource{What: "request headers", File: path, FileFlag: "header-file", MultiLine: true})
 	if err != nil {
 		return nil, err
 	}

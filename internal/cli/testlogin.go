@@ -165,8 +165,9 @@ func runTestLogin(cmd *cobra.Command, app *App, opts *TestLoginOptions) error {
 			return err
 		}
 	} else {
-		password, source, err := loginSecretRead(app, loginSecretSources{
-			What:      "password for user " + opts.User,
+		password, source, err := requireSecret(app, SecretSource{
+			What:      "the password for user " + opts.User,
+			Prompt:    "Password for user " + opts.User + ": ",
 			Stdin:     opts.PasswordStdin,
 			StdinFlag: "password-stdin",
 			File:      opts.PasswordFile,

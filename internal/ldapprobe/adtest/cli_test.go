@@ -237,7 +237,7 @@ func TestADCLIFromManagerErrors(t *testing.T) {
 	if code != 2 {
 		t.Fatalf("no admin password: exit %d, want 2\n%s", code, stderr)
 	}
-	expectContains(t, "stderr", stderr, "no password for the manager admin admin", "--admin-password-file FILE", "CLOUDIFY_PASSWORD")
+	expectContains(t, "stderr", stderr, "the password of the manager admin admin is missing", "--admin-password-file FILE", "CLOUDIFY_PASSWORD")
 
 	code, _, stderr = runCLI(t, nil, "", "ldap", "check", "-s", ldaptest.ADLDAPSURL, "-c", s.CAFile(), "--admin-user", "admin")
 	if code != 2 {

@@ -71,10 +71,18 @@ func (a *App) Run(ctx context.Context, args []string) int {
 		return silent.Code
 	}
 	e := apperr.As(err)
-	if !a.runStarted && e.Code == "failed" {
-		// Cobra reports unknown commands and argument errors before any
-		// command runs, as plain errors.
-		e = apperr.Usage("invalid_usage", "%s", err.Error()).WithHint("run 'cfyauth --help' to see the commands and flags")
+	if !a.runStarted {
+		// Cobra reports unknown commands and flag errors before any command
+		// runs, so the output format and command name are read here.
+		if e.Code == "failed" {
+			e = apperr.Usage("invalid_usage", "%s", err.Error()).WithHint("run 'cfyauth --help' to see the commands and flags")
+		}
+		if found, _, findErr := root.Find(args); findErr == nil && found != root {
+			a.command = commandName(found)
+		}
+		if outputFromArgs(args, a.Getenv("CFYAUTH_OUTPUT")) == "json" {
+			a.Global.Output = "json"
+		}
 	}
 	a.printError(e)
 	return e.Kind.ExitCode()
@@ -88,6 +96,26 @@ func (a *App) printError(e *apperr.Error) {
 	if a.JSON() && !a.jsonWritten {
 		_ = a.writeDocument(false, nil, e)
 	}
+}
+
+// outputFromArgs finds the output format in a command line that failed to
+// parse, so that a usage error is still reported as JSON when asked for.
+func outputFromArgs(args []string, env string) string {
+	format := env
+	for i, arg := range args {
+		if arg == "--" {
+			break
+		}
+		switch {
+		case (arg == "-o" || arg == "--output") && i+1 < len(args):
+			format = args[i+1]
+		case strings.HasPrefix(arg, "--output="):
+			format = strings.TrimPrefix(arg, "--output=")
+		case strings.HasPrefix(arg, "-o") && len(arg) > 2 && !strings.HasPrefix(arg, "--"):
+			format = strings.TrimPrefix(strings.TrimPrefix(arg, "-o"), "=")
+		}
+	}
+	return format
 }
 
 // JSON reports whether the run prints JSON documents.

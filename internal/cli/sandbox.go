@@ -67,7 +67,7 @@ release changes nothing.`,
 			} else {
 				app.Printf("%s is already a sandbox manager of release %s; nothing changed\n", res.Root, res.Release)
 			}
-			app.Infof("next: cfyauth --root %s install examples/authenticators/meme_auth.py --enable", shellQuote(res.Root))
+			app.Infof("next: cfyauth --root %s install MODULE.py --enable (example modules are in examples/authenticators of the cfyauth source)", shellQuote(res.Root))
 			return nil
 		},
 	}

@@ -63,7 +63,7 @@ func (f *serviceFlags) addServiceFlags(cmd *cobra.Command) {
 	fs.StringVar(&f.HealthURL, "health-url", "", "REST health endpoint (default <--manager-url>/api/v3.1/ok, or http://127.0.0.1:8100/api/v3.1/ok on the manager itself)")
 	fs.StringVar(&f.Via, "via", restart.KindAuto, "service manager that runs the REST service: "+strings.Join(restart.Kinds, ", ")+"; auto asks supervisord, then systemd")
 	fs.StringVar(&f.SupervisorSocket, "supervisor-socket", "", "supervisord's XML-RPC socket (env CFYAUTH_SUPERVISOR_SOCKET; default: the [unix_http_server] file of <root>/etc/supervisord.conf, else <root>/var/run/supervisord.sock)")
-	fs.StringVar(&f.AdminPasswordFile, "admin-password-file", "", "file holding the manager admin's password, to read /api/v3.1/idp (else CFYAUTH_ADMIN_PASSWORD or CLOUDIFY_PASSWORD)")
+	fs.StringVar(&f.AdminPasswordFile, "admin-password-file", "", "file holding the bootstrap admin's password, to read /api/v3.1/idp and for --verify-admin (else CFYAUTH_ADMIN_PASSWORD or CLOUDIFY_PASSWORD)")
 }
 
 func newRestartCmd(app *App, runF func(*RestartOptions) error) *cobra.Command {

@@ -66,8 +66,8 @@ func CheckVia(via string) error {
 
 // Connect opens the service manager that --via names, or for auto the one
 // that runs the service: supervisord when its socket answers and it
-// manages the program; else systemd when the unit is active or
-// activating. A unit file on disk proves nothing, because the RPMs ship one
+// manages the program; else systemd when the unit is active or activating
+// (or deactivating, as it is during a restart). A unit file on disk proves nothing, because the RPMs ship one
 // on managers that run supervisord. A supervisord socket that exists but
 // refuses the connection or the credentials is an error, never a reason to
 // use systemd instead.
@@ -204,8 +204,10 @@ func probeSystemd(ctx context.Context, o ConnectOptions, service string) (*Syste
 		sd.Close()
 		return nil, "", err
 	}
+	// A unit in the middle of a restart job is deactivating before it is
+	// activating again, so that state counts too.
 	switch st.ActiveState {
-	case "active", "activating", "reloading":
+	case "active", "activating", "reloading", "deactivating":
 		return sd, fmt.Sprintf("systemd unit %s is %s (%s)", unit, st.ActiveState, st.SubState), nil
 	}
 	sd.Close()

@@ -283,14 +283,23 @@ func (r *StatusReport) pendingCheck(started, folderTime time.Time, facts *StoreF
 		return r.offlinePendingCheck(c, facts)
 	}
 	c.AddEvidence("service_started", formatTime(started))
+	// supervisord reports start times in whole seconds, so a module written
+	// just before the restart can look newer than the start. When cfyauth
+	// recorded the healthy restart that started the service, its request
+	// time is the precise reference.
+	loadedAt := started
+	if facts != nil && facts.LastRestart != nil && facts.LastRestart.Healthy && startedBy(started, facts.LastRestart) &&
+		facts.LastRestart.At.After(loadedAt) {
+		loadedAt = facts.LastRestart.At
+	}
 	var changed []string
 	for _, m := range r.Modules {
-		if m.ModifiedAt.After(started) {
+		if m.ModifiedAt.After(loadedAt) {
 			changed = append(changed, m.Name)
 		}
 	}
 	sort.Strings(changed)
-	folderChanged := folderTime.After(started)
+	folderChanged := folderTime.After(loadedAt)
 	pending := len(changed) > 0 || folderChanged
 	r.RestartPending = &pending
 	switch {

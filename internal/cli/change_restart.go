@@ -61,6 +61,9 @@ type loginCheck struct {
 	id     string
 	client *restapi.Client
 	user   string
+	// local requires the manager's own user database to accept the login,
+	// as it does for the bootstrap admin.
+	local bool
 }
 
 // changeRestarter restarts the REST service after a change, runs the health
@@ -153,7 +156,7 @@ func (r *changeRestarter) prepareLogins() error {
 		if err != nil {
 			return err
 		}
-		r.logins = append(r.logins, loginCheck{id: "admin-login", client: client, user: creds.Username})
+		r.logins = append(r.logins, loginCheck{id: "admin-login", client: client, user: creds.Username, local: true})
 	}
 	return nil
 }
@@ -192,7 +195,7 @@ func newGateReport(res *restart.Result) *gateReport {
 // changeRestart is the "restart" object of a change's JSON document.
 type changeRestart struct {
 	// Performed is false when nothing changed and no restart was pending,
-	// or for a dry run; Reason then says so.
+	// or for a dry run; Reason then gives the cause.
 	Performed      bool              `json:"performed"`
 	Reason         string            `json:"reason,omitempty"`
 	ServiceManager string            `json:"service_manager,omitempty"`
@@ -354,6 +357,13 @@ func runLoginCheck(ctx context.Context, l loginCheck) report.Check {
 	switch {
 	case err != nil:
 		c.Status, c.Summary = report.Fail, fmt.Sprintf("login as %s interrupted: %v", l.user, err)
+	case res.Outcome == restapi.OutcomeAccepted && l.local && res.External():
+		// From Cloudify 6.4 a basic-auth login that the user database
+		// rejects goes on to the authenticator modules.
+		c.Status = report.Fail
+		c.Summary = fmt.Sprintf("user %s logged in, but through an authenticator module (auth method external), not the manager's own user database", l.user)
+		c.Hint = "check the bootstrap admin's password, and why a module accepts that user"
+		c.AddEvidence("auth_method", res.Audit.AuthMethod)
 	case res.Outcome == restapi.OutcomeAccepted:
 		c.Status = report.Pass
 		c.Summary = fmt.Sprintf("user %s logged in", l.user)
@@ -363,9 +373,12 @@ func runLoginCheck(ctx context.Context, l loginCheck) report.Check {
 		}
 	default:
 		c.Status = report.Fail
-		c.Summary = fmt.Sprintf("login as %s failed (%s): %s", l.user, res.Outcome, res.Err.Message)
-		if len(res.Err.Hints) > 0 {
-			c.Hint = res.Err.Hints[0]
+		c.Summary = fmt.Sprintf("login as %s failed (%s)", l.user, res.Outcome)
+		if res.Err != nil {
+			c.Summary += ": " + res.Err.Message
+			if len(res.Err.Hints) > 0 {
+				c.Hint = res.Err.Hints[0]
+			}
 		}
 		c.AddEvidence("outcome", res.Outcome).AddEvidence("http_status", res.HTTPStatus)
 	}

@@ -190,7 +190,7 @@ func (r *changeRun) preview(store *modules.Store, opts modules.ChangeOptions) er
 	return r.app.confirm(r.confirm(ch))
 }
 
-// changeResult is what one run of the operation produced.
+// changeResult is the outcome of one run of the operation.
 type changeResult struct {
 	change   *modules.Change
 	warnings []string
@@ -267,9 +267,9 @@ func (a *App) renderChangeError(err error, warnings []string) error {
 
 // renderChange prints what a changing command did: a line per module on
 // stdout, and on stderr the journal entry, a pending restart and the next
-// command; with --restart, the health gate and any rollback, and the
-// failure when the change does not count as done. A dry run that found
-// changes exits 4.
+// command. With --restart it adds the health gate and any rollback, and
+// returns the failure when the change does not count as done. A dry run
+// that found changes exits 4.
 func (a *App) renderChange(ch *modules.Change, next []string, warnings []string, res changeResult) error {
 	rs, failure := res.restart, res.failure
 	restartNeeded := ch.LoadedChanged && !ch.DryRun && (rs == nil || !rs.Performed)

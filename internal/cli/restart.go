@@ -215,7 +215,8 @@ func openServiceTarget(app *App, f serviceFlags, needHealth bool) (*serviceTarge
 	return t, nil
 }
 
-// connect opens the service manager and says in -v output which one and why.
+// connect opens the service manager and prints in -v output which one was
+// chosen and why.
 func (t *serviceTarget) connect(ctx context.Context, app *App) (restart.ServiceManager, restart.Detection, error) {
 	app.Debugf("%s; health URL %s", t.via, orDefault(t.healthURL, "none"))
 	mgr, detection, err := restart.Connect(ctx, t.via)
@@ -267,7 +268,7 @@ func restartOutcome(via string, res *restart.Result) modules.RestartOutcome {
 }
 
 // recordRestart stores the restart and its outcome in the module store, so
-// that list knows whether the running service loaded the current modules.
+// that list can tell whether the running service loaded the current modules.
 // A store that cannot be written is a warning: the restart itself is done.
 func recordRestart(ctx context.Context, app *App, layout *manager.Layout, via string, res *restart.Result) {
 	store, err := modules.OpenStore(layout, modules.StoreOptions{LockTimeout: app.Global.LockTimeout})
@@ -425,9 +426,9 @@ func resolveHealthURL(app *App, flag string) (string, error) {
 	return raw, nil
 }
 
-// connectOptions chooses how to reach the service managers: the bus from
+// connectOptions chooses how to reach the service managers. The bus is
 // --bus-address (or its environment variable and settings key), else the
-// system bus; for a --root other than / the system bus only when
+// system bus, which for a --root other than / is used only when
 // DBUS_SYSTEM_BUS_ADDRESS names it. The supervisord socket comes from
 // --supervisor-socket or CFYAUTH_SUPERVISOR_SOCKET, else from the manager's
 // supervisord.conf.

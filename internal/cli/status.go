@@ -104,9 +104,9 @@ func runStatus(ctx context.Context, app *App, opts *StatusOptions) error {
 	return nil
 }
 
-// storeFacts reads what cfyauth's store knows for status: the modules that
-// differ from their receipts, the offline restart-pending answer, and the
-// last restart cfyauth made. It takes the shared lock, so it waits for a
+// storeFacts reads the facts of cfyauth's store that status shows: the
+// modules that differ from their receipts, the offline restart-pending
+// result, and the last restart cfyauth made. It takes the shared lock, so it waits for a
 // change that is in progress.
 func storeFacts(ctx context.Context, app *App, layout *manager.Layout) (restart.StoreFacts, error) {
 	var facts restart.StoreFacts

@@ -106,7 +106,7 @@ type RestartOutcome struct {
 	// Via is the service manager: systemd or supervisord.
 	Via     string `json:"via"`
 	Healthy bool   `json:"healthy"`
-	// FailedPhase and Failure say what failed when Healthy is false.
+	// FailedPhase and Failure describe the failure when Healthy is false.
 	FailedPhase string `json:"failed_phase,omitempty"`
 	Failure     string `json:"failure,omitempty"`
 }

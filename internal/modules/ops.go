@@ -494,8 +494,8 @@ func (tx *Tx) RecordRestart(at time.Time) error {
 // RecordRestartOutcome stores a restart cfyauth made and its outcome, and
 // adds it to journal entry journalID when that is not 0 (the change the
 // restart was made for). A healthy restart is also recorded as the last
-// restart, so the offline restart-pending check knows that the running
-// service loaded the files changed before o.At.
+// restart, because the running service then loaded the files changed
+// before o.At, and the offline restart-pending check compares with it.
 func (tx *Tx) RecordRestartOutcome(o RestartOutcome, journalID int) error {
 	if tx.mode != LockExclusive {
 		return errors.New("record restart: the store is open read-only")

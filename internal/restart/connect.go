@@ -28,7 +28,7 @@ type ConnectOptions struct {
 	Layout *manager.Layout
 	// BusAddress is the D-Bus address for systemd; empty is the system bus.
 	BusAddress string
-	// NoBusReason, when set, says why no bus may be used, such as a --root
+	// NoBusReason, when set, is why no bus may be used, such as a --root
 	// other than / with no bus address named. systemd is then not asked.
 	NoBusReason string
 	// SupervisorSocket is the host path of supervisord's socket; empty
@@ -39,16 +39,16 @@ type ConnectOptions struct {
 	Service string
 }
 
-// Detection says which service manager was chosen and why.
+// Detection is the service manager that was chosen and the reason.
 type Detection struct {
 	Via    string `json:"via"`
 	Reason string `json:"reason"`
-	// Probes are what auto-detection found for each candidate, in the
-	// order it asked them.
+	// Probes are the findings of auto-detection for each candidate that
+	// was not chosen, in the order they were asked.
 	Probes []Probe `json:"probes,omitempty"`
 }
 
-// Probe is what auto-detection found for one candidate.
+// Probe is the finding of auto-detection for one candidate.
 type Probe struct {
 	Via     string `json:"via"`
 	Finding string `json:"finding"`
@@ -65,7 +65,7 @@ func CheckVia(via string) error {
 }
 
 // Connect opens the service manager that --via names, or for auto the one
-// that runs the service: supervisord when its socket answers and it
+// that runs the service: supervisord when its socket responds and it
 // manages the program; else systemd when the unit is active or activating
 // (or deactivating, as it is during a restart). A unit file on disk proves nothing, because the RPMs ship one
 // on managers that run supervisord. A supervisord socket that exists but
@@ -151,8 +151,8 @@ func detect(ctx context.Context, o ConnectOptions) (ServiceManager, Detection, e
 	return nil, d, e.WithHint("start the REST service's manager, or name it with --via systemd or --via supervisord (with --supervisor-socket PATH or --bus-address ADDRESS for one elsewhere)")
 }
 
-// probeSupervisord returns the supervisord backend when its socket answers
-// and it manages the program. A missing socket, or a supervisord without
+// probeSupervisord returns the supervisord backend when its socket
+// responds and it manages the program. A missing socket, or a supervisord without
 // that program, is a finding; every other failure is an error.
 func probeSupervisord(ctx context.Context, o ConnectOptions, service string) (*Supervisord, string, error) {
 	target, err := ResolveSupervisord(o.Layout, o.SupervisorSocket)

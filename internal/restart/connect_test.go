@@ -138,7 +138,7 @@ func TestDetectSeventySandboxFindsSupervisord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// No bus is named: supervisord answers first, so systemd is not needed.
+	// No bus is named: supervisord responds first, so systemd is not needed.
 	mgr, d, err := connectAuto(t, restart.ConnectOptions{Layout: layout, NoBusReason: "no bus in this test", Service: "cfy-detect-sup.service"})
 	if err != nil {
 		t.Fatal(err)

@@ -30,19 +30,19 @@ type StatusOptions struct {
 	SkipRESTReason string
 	HTTP           HTTPGetter
 	Credentials    *Credentials
-	// Store reads what cfyauth's module store knows; nil skips the drift
+	// Store reads the facts of cfyauth's module store; nil skips the drift
 	// check.
 	Store func() (StoreFacts, error)
 	Clock Clock
 }
 
-// StoreFacts is what cfyauth's module store knows about the modules and
-// the restarts it made.
+// StoreFacts are the facts cfyauth's module store records about the
+// modules and the restarts cfyauth made.
 type StoreFacts struct {
 	// Drift lists the modules that differ from the receipts, each as
 	// "name (state)": modified, unmanaged or missing.
 	Drift []string
-	// RestartPending is the store's offline answer (yes, no or unknown),
+	// RestartPending is the store's offline result (yes, no or unknown),
 	// from the module times and the last healthy restart it recorded.
 	RestartPending string
 	// LastRestart is the last restart cfyauth made, or nil.
@@ -78,7 +78,7 @@ type StatusReport struct {
 	Root           string          `json:"root"`
 	Release        manager.Release `json:"release"`
 	ServiceManager string          `json:"service_manager,omitempty"`
-	// Detection says why ServiceManager was chosen.
+	// Detection is the reason ServiceManager was chosen.
 	Detection *Detection `json:"detection,omitempty"`
 	// LastRecordedRestart is the last restart cfyauth made, from its store.
 	LastRecordedRestart *RecordedRestart `json:"last_recorded_restart,omitempty"`
@@ -338,7 +338,7 @@ func startedBy(started time.Time, rr *RecordedRestart) bool {
 	return !started.Before(rr.At.Add(-time.Second)) && started.Sub(rr.At) < recordedRestartWindow
 }
 
-// offlinePendingCheck answers from cfyauth's store when the service
+// offlinePendingCheck decides from cfyauth's store when the service
 // manager gave no start time.
 func (r *StatusReport) offlinePendingCheck(c report.Check, facts *StoreFacts) report.Check {
 	if facts == nil || facts.RestartPending == "" || facts.RestartPending == "unknown" {

@@ -15,12 +15,12 @@ import (
 	"github.com/cfyauth/cfyauth/internal/supervisor"
 )
 
-// SupervisordTarget is where supervisord's XML-RPC socket is and how to log
-// in to it.
+// SupervisordTarget is the location of supervisord's XML-RPC socket and the
+// credentials to log in to it.
 type SupervisordTarget struct {
 	// Socket is the socket's host path.
 	Socket string
-	// SocketSource says where the path came from, for messages.
+	// SocketSource names the origin of the path, for messages.
 	SocketSource string
 	// Config is the host path of the configuration file that was read, or
 	// "" when there is none.
@@ -104,7 +104,7 @@ type Supervisord struct {
 // Calls that wait (stop, start) are bounded by the caller's context only.
 const supervisordCallTimeout = 10 * time.Second
 
-// DialSupervisord connects to supervisord and checks that it answers. A
+// DialSupervisord connects to supervisord and checks that it responds. A
 // missing socket, a refused connection, a permission problem and rejected
 // credentials are environment errors that name the socket.
 func DialSupervisord(ctx context.Context, t SupervisordTarget) (*Supervisord, error) {
@@ -161,10 +161,10 @@ func (s *Supervisord) Status(ctx context.Context, service string) (ServiceStatus
 }
 
 // statusFromProcessInfo maps supervisord's program states onto systemd's
-// active and sub states: RUNNING is active (running); STARTING and BACKOFF
-// (a failed start that supervisord retries) are activating; STOPPING is
-// deactivating; STOPPED is inactive; EXITED is failed after a non-zero
-// exit status and inactive otherwise; FATAL (supervisord gave up starting
+// active and sub states. RUNNING is active (running). STARTING, and BACKOFF
+// (a failed start that supervisord retries), are activating. STOPPING is
+// deactivating and STOPPED inactive. EXITED is failed after a non-zero
+// exit status and inactive otherwise. FATAL (supervisord gave up starting
 // it) is failed.
 func statusFromProcessInfo(name string, info supervisor.ProcessInfo) ServiceStatus {
 	st := ServiceStatus{
@@ -325,7 +325,7 @@ func isFaultErr(err error) bool {
 	return errors.As(err, &f)
 }
 
-// faultWords says a fault in plain words with its name, such as "the
+// faultWords describes a fault in plain words with its name, such as "the
 // operation failed (FAILED)".
 func faultWords(err error) string {
 	var f *supervisor.Fault

@@ -191,10 +191,10 @@ func (s *Supervisord) removeGroup(ctx context.Context, name string) error {
 }
 
 // StandinProgram returns the body of a program section that runs the
-// stand-in of this package: no automatic restarts, startsecs 1, its
-// stderr in a log file that tailProcessStderrLog reads (with
-// redirect_stderr the program has no stderr log, as when output goes to
-// syslog).
+// stand-in of this package, with no automatic restarts and startsecs 1. Its
+// stderr goes to a log file that tailProcessStderrLog reads. With
+// redirectStderr the program has no stderr log, as when output goes to
+// syslog.
 func (s *Supervisord) StandinProgram(name string, st Standin, redirectStderr bool) string {
 	args := append([]string{s.Python, s.Standin, "--root", st.Root, "--port", strconv.Itoa(st.Port)}, st.Args...)
 	return s.ProgramBody(name, strings.Join(args, " "), redirectStderr)

@@ -222,9 +222,18 @@ type changeRollback struct {
 // does not count as done, the error to exit with.
 func (r *changeRestarter) afterChange(ctx context.Context, tx *modules.Tx, ch *modules.Change) (*changeRestart, *apperr.Error) {
 	out := &changeRestart{ServiceManager: r.mgr.Name(), Detection: r.detection}
-	if !ch.Changed && tx.List().RestartPending == modules.PendingNo {
-		out.Reason = "nothing changed, and no restart is pending since the last restart cfyauth recorded"
-		return out, r.verifyOnly(ctx, out)
+	if !ch.LoadedChanged {
+		// Only the loaded folder matters to the service. A restart that
+		// older changes still need is made here too, so that running the
+		// command again converges.
+		switch tx.List().RestartPending {
+		case modules.PendingNo:
+			out.Reason = "the loaded modules did not change, and no restart is pending since the last restart cfyauth recorded"
+			return out, r.verifyOnly(ctx, out)
+		case modules.PendingUnknown:
+			out.Reason = "the loaded modules did not change, and cfyauth has recorded no restart to tell whether one is pending; run 'cfyauth restart' to be sure the service runs them"
+			return out, r.verifyOnly(ctx, out)
+		}
 	}
 
 	out.Performed = true
@@ -246,13 +255,16 @@ func (r *changeRestarter) afterChange(ctx context.Context, tx *modules.Tx, ch *m
 		return out, nil
 	}
 	out.Error = failure
-	what := fmt.Sprintf("after %s (journal entry %d), %s", ch.Op, ch.JournalID, failure)
+	what := fmt.Sprintf("after %s, %s", ch.Op, failure)
+	if ch.Changed {
+		what = fmt.Sprintf("after %s (journal entry %d), %s", ch.Op, ch.JournalID, failure)
+	}
 	switch {
 	case r.flags.NoRollback:
 		return out, apperr.Failed("change_unhealthy", "%s; the change stays, because --no-rollback is set", what).
 			WithHint("fix the problem and run 'cfyauth restart', or undo the change with 'cfyauth rollback' and restart")
-	case !ch.Changed:
-		return out, apperr.Failed("restart_unhealthy", "%s; this run changed nothing, so there is nothing to roll back", what).
+	case !ch.LoadedChanged:
+		return out, apperr.Failed("restart_unhealthy", "%s; this run did not change the loaded modules, so there is nothing to roll back", what).
 			WithHint("run 'cfyauth rollback --list' to find the change that broke it")
 	}
 	return out, r.rollBack(ctx, tx, ch, out, what)
@@ -311,7 +323,7 @@ func (r *changeRestarter) restartNotDone(tx *modules.Tx, ch *modules.Change, out
 	e := apperr.As(err)
 	out.Performed = false
 	out.Error = e.Message
-	if errors.Is(err, context.Canceled) || r.flags.NoRollback || !ch.Changed {
+	if errors.Is(err, context.Canceled) || r.flags.NoRollback || !ch.LoadedChanged {
 		if ch.Changed {
 			e.WithHint("the change is in place as journal entry %d; 'cfyauth restart' loads it, 'cfyauth rollback' undoes it", ch.JournalID)
 		}

@@ -26,6 +26,8 @@ func scriptCommands() map[string]func(ts *testscript.TestScript, neg bool, args 
 		"standin": cmdStandin,
 		// sdunit: units of the test systemd (see systemd_test.go).
 		"sdunit": cmdSDUnit,
+		// supprog: programs of the test supervisord (see supervisord_test.go).
+		"supprog": cmdSupProg,
 	}
 }
 

@@ -48,6 +48,9 @@ func TestScripts(t *testing.T) {
 			env.Setenv("CFYAUTH_TEST_EXIT_FILE", filepath.Join(env.WorkDir, ".exitcode"))
 			setupStandins(env)
 			setupLDAPScript(env)
+			if err := setupSupervisord(env); err != nil {
+				return err
+			}
 			return setupSystemd(env)
 		},
 		Cmds:                withLDAPCommands(scriptCommands()),

@@ -28,10 +28,14 @@ owner and mode are set to cfyuser and 0640. The content is not changed.
 --all adopts every unmanaged and modified file. Adopting a module that is
 already managed and unchanged changes nothing.
 
-Exit status: 0 adopted or nothing to change, 1 validation failed or the
-file cannot be managed, 2 unknown module or usage error, 3 lock held or
-permission denied, 4 --dry-run found changes to make.`,
+` + restartHelp + `
+
+Exit status: 0 adopted or nothing to change, 1 validation failed, the file
+cannot be managed, or the REST service failed its health gate or a login
+check after --restart, 2 unknown module or usage error, 3 lock held,
+permission denied or no service manager, 4 --dry-run found changes to make.`,
 		Example: `  cfyauth adopt my_auth
+  cfyauth adopt --all --restart
   cfyauth adopt --all --dry-run`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Names = args
@@ -55,6 +59,7 @@ permission denied, 4 --dry-run found changes to make.`,
 	}
 	cmd.Flags().BoolVar(&opts.All, "all", false, "adopt every unmanaged and modified module file")
 	opts.addDryRun(cmd)
+	opts.addRestartFlags(cmd)
 	opts.addSkipValidation(cmd)
 	return cmd
 }

@@ -28,15 +28,20 @@ store, so 'cfyauth enable' puts them back.
 Disabling a disabled module changes nothing. A file that was changed by
 hand is not deleted unless --force is given.
 
-Exit status: 0 disabled or nothing to change, 1 a file is in the way, 2
-unknown module or usage error, 3 lock held or permission denied, 4
---dry-run found changes to make.`,
+` + restartHelp + `
+
+Exit status: 0 disabled or nothing to change, 1 a file is in the way, or
+the REST service failed its health gate or a login check after --restart, 2
+unknown module or usage error, 3 lock held, permission denied or no service
+manager, 4 --dry-run found changes to make.`,
 		Example: `  cfyauth disable my_auth
+  cfyauth disable my_auth --restart
   cfyauth disable my_auth --dry-run`,
 		Args: minArgs(1, "at least one module NAME"),
 		RunE: namesChangeRunE(app, &opts.Names, &opts.changeFlags, seam, (*modules.Tx).Disable, nil),
 	}
 	opts.addDryRun(cmd)
+	opts.addRestartFlags(cmd)
 	opts.addForce(cmd, "delete a file that was changed by hand")
 	return cmd
 }

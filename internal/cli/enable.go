@@ -30,15 +30,20 @@ All names are checked before anything changes; one journal entry records
 the change. Enabling an enabled module changes nothing. A file that was
 changed by hand is not overwritten unless --force is given.
 
-Exit status: 0 enabled or nothing to change, 1 validation failed or a file
-is in the way, 2 unknown module or usage error, 3 lock held or permission
-denied, 4 --dry-run found changes to make.`,
+` + restartHelp + `
+
+Exit status: 0 enabled or nothing to change, 1 validation failed, a file is
+in the way, or the REST service failed its health gate or a login check
+after --restart, 2 unknown module or usage error, 3 lock held, permission
+denied or no service manager, 4 --dry-run found changes to make.`,
 		Example: `  cfyauth enable my_auth
+  cfyauth enable my_auth --restart --verify-admin --admin-password-file /root/admin.pw
   cfyauth enable my_auth header_auth -o json`,
 		Args: minArgs(1, "at least one module NAME"),
 		RunE: namesChangeRunE(app, &opts.Names, &opts.changeFlags, seam, (*modules.Tx).Enable, nil),
 	}
 	opts.addDryRun(cmd)
+	opts.addRestartFlags(cmd)
 	opts.addForce(cmd, "overwrite a file that was changed by hand with the installed version")
 	opts.addSkipValidation(cmd)
 	return cmd

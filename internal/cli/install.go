@@ -40,10 +40,15 @@ Installing bytes that are already installed changes nothing. A file of the
 same name that cfyauth did not place, or that differs from its receipt, is
 never overwritten unless --force is given ('cfyauth adopt' keeps it).
 
+` + restartHelp + `
+
 Exit status: 0 installed or nothing to change, 1 validation failed, the
-sha256 does not match, or a file is in the way, 2 usage error, 3 lock held,
-permission denied or no manager layout, 4 --dry-run found changes to make.`,
+sha256 does not match, a file is in the way, or the REST service failed its
+health gate or a login check after --restart, 2 usage error, 3 lock held,
+permission denied, no manager layout or no service manager, 4 --dry-run
+found changes to make.`,
 		Example: `  cfyauth install ./my_auth.py --enable
+  cfyauth install ./my_auth.py --enable --restart --verify-login alice --password-file alice.pw
   cfyauth install https://files.example.org/my_auth.py --sha256 9f86d08…
   cat my_auth.py | cfyauth install - --name my_auth
   cfyauth install ./my_auth.py --dry-run -o json`,
@@ -63,6 +68,7 @@ permission denied or no manager layout, 4 --dry-run found changes to make.`,
 	f.StringVar(&opts.SourceCACert, "source-ca-cert", "", "PEM file of CAs to trust for an https:// SOURCE (default: the system's)")
 	f.DurationVar(&opts.Timeout, "timeout", 60*time.Second, "how long downloading an https:// SOURCE may take")
 	opts.addDryRun(cmd)
+	opts.addRestartFlags(cmd)
 	opts.addForce(cmd, "replace a file of the same name that cfyauth did not place or that was changed by hand")
 	opts.addSkipValidation(cmd)
 	return cmd
@@ -89,6 +95,9 @@ func runInstall(cmd *cobra.Command, app *App, opts *InstallOptions) error {
 	case opts.Source == "-" && opts.Name == "":
 		return apperr.Usage("missing_flag", "reading a module from stdin needs --name").
 			WithHint("run: cfyauth install - --name my_auth < my_auth.py")
+	case opts.Source == "-" && opts.PasswordStdin:
+		return apperr.Usage("conflicting_flags", "stdin cannot hold both the module ('-') and the --verify-login password (--password-stdin)").
+			WithHint("pass the password with --password-file FILE or CFYAUTH_PASSWORD")
 	}
 
 	var src modules.Source

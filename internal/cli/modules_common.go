@@ -23,6 +23,7 @@ type changeFlags struct {
 	DryRun         bool
 	Force          bool
 	SkipValidation bool
+	restartFlags
 }
 
 func (f *changeFlags) addDryRun(cmd *cobra.Command) {
@@ -82,6 +83,8 @@ type changeOutput struct {
 	RestartNeeded bool     `json:"restart_needed"`
 	Next          []string `json:"next,omitempty"`
 	Warnings      []string `json:"warnings,omitempty"`
+	// Restart is the restart and health gate of --restart.
+	Restart *changeRestart `json:"restart,omitempty"`
 }
 
 // namesChangeRunE returns the RunE of a command that changes modules given
@@ -117,7 +120,8 @@ type changeRun struct {
 }
 
 // run takes the exclusive lock (the shared one for --dry-run), applies the
-// operation and renders the result.
+// operation, with --restart restarts the REST service and checks it, and
+// renders the result.
 func (r *changeRun) run() error {
 	store, err := openStore(r.app)
 	if err != nil {
@@ -130,18 +134,27 @@ func (r *changeRun) run() error {
 		Strict:         r.app.Global.Strict,
 		Validator:      &pythonValidator{cmd: r.cmd, app: r.app, layout: store.Layout},
 	}
+	restarter, err := prepareRestart(r.cmd.Context(), r.cmd, r.app, r.flags.restartFlags, opts.DryRun)
+	if err != nil {
+		return err
+	}
+	if restarter != nil && restarter.mgr != nil {
+		defer restarter.mgr.Close()
+	}
 	if r.confirm != nil && !opts.DryRun && !r.app.Global.Yes {
 		if err := r.preview(store, opts); err != nil {
 			return err
 		}
 	}
-	ch, warnings, err := r.execute(store, opts)
-	for _, w := range warnings {
+	res, err := r.execute(store, opts, restarter)
+	for _, w := range res.warnings {
 		r.app.Warnf("%s", w)
 	}
 	if err != nil {
-		return r.app.renderChangeError(err, warnings)
+		return r.app.renderChangeError(err, res.warnings)
 	}
+	ch := res.change
+	warnings := res.warnings
 	if ch.LoadedChanged && !ch.DryRun && store.Owner.Warning != "" {
 		r.app.Warnf("%s", store.Owner.Warning)
 		warnings = append(warnings, store.Owner.Warning)
@@ -150,7 +163,7 @@ func (r *changeRun) run() error {
 	if r.next != nil && !ch.DryRun {
 		next = r.next(ch)
 	}
-	return r.app.renderChange(ch, next, warnings)
+	return r.app.renderChange(ch, next, warnings, res)
 }
 
 // preview shows what the change would do and asks for confirmation. Bad
@@ -160,13 +173,14 @@ func (r *changeRun) preview(store *modules.Store, opts modules.ChangeOptions) er
 		return err
 	}
 	opts.DryRun = true
-	ch, warnings, err := r.execute(store, opts)
-	for _, w := range warnings {
+	res, err := r.execute(store, opts, nil)
+	for _, w := range res.warnings {
 		r.app.Warnf("%s", w)
 	}
 	if err != nil {
-		return r.app.renderChangeError(err, warnings)
+		return r.app.renderChangeError(err, res.warnings)
 	}
+	ch := res.change
 	if !ch.Changed {
 		return nil
 	}
@@ -176,20 +190,50 @@ func (r *changeRun) preview(store *modules.Store, opts modules.ChangeOptions) er
 	return r.app.confirm(r.confirm(ch))
 }
 
-func (r *changeRun) execute(store *modules.Store, opts modules.ChangeOptions) (*modules.Change, []string, error) {
-	var ch *modules.Change
-	var warnings []string
+// changeResult is the outcome of one run of the operation.
+type changeResult struct {
+	change   *modules.Change
+	warnings []string
+	// restart and failure are set with --restart: the restart report, and
+	// the error when the change does not count as done.
+	restart *changeRestart
+	failure *apperr.Error
+	// printed is set when the change's lines were shown already.
+	printed bool
+}
+
+// execute runs the operation in a locked session and, with a restarter,
+// restarts the REST service in the same session, so no other change can
+// come between the change, the health gate and a rollback.
+func (r *changeRun) execute(store *modules.Store, opts modules.ChangeOptions, restarter *changeRestarter) (changeResult, error) {
+	var res changeResult
 	session := store.Update
 	if opts.DryRun {
 		session = store.View
 	}
-	err := session(r.cmd.Context(), func(tx *modules.Tx) error {
-		warnings = tx.Warnings()
+	ctx := r.cmd.Context()
+	err := session(ctx, func(tx *modules.Tx) error {
+		res.warnings = tx.Warnings()
 		var err error
-		ch, err = r.op(tx, opts)
-		return err
+		if res.change, err = r.op(tx, opts); err != nil {
+			return err
+		}
+		switch {
+		case restarter == nil:
+		case opts.DryRun:
+			res.restart = &changeRestart{Reason: "dry run: nothing was changed or restarted"}
+		default:
+			// On a terminal the change is shown before the restart, which
+			// takes a while; JSON comes in one document at the end.
+			if !r.app.JSON() {
+				r.app.printChangeLines(res.change)
+				res.printed = true
+			}
+			res.restart, res.failure = restarter.afterChange(ctx, tx, res.change)
+		}
+		return nil
 	})
-	return ch, warnings, err
+	return res, err
 }
 
 // renderChangeError shows the checks of a failed validation before the
@@ -223,14 +267,25 @@ func (a *App) renderChangeError(err error, warnings []string) error {
 
 // renderChange prints what a changing command did: a line per module on
 // stdout, and on stderr the journal entry, a pending restart and the next
-// command. A dry run that found changes exits 4.
-func (a *App) renderChange(ch *modules.Change, next []string, warnings []string) error {
-	restart := ch.LoadedChanged && !ch.DryRun
-	if restart {
+// command. With --restart it adds the health gate and any rollback, and
+// returns the failure when the change does not count as done. A dry run
+// that found changes exits 4.
+func (a *App) renderChange(ch *modules.Change, next []string, warnings []string, res changeResult) error {
+	rs, failure := res.restart, res.failure
+	restartNeeded := ch.LoadedChanged && !ch.DryRun && (rs == nil || !rs.Performed)
+	if rs != nil && rs.RolledBack && rs.Rollback.Restart == nil {
+		// The files were restored without a restart: nothing is pending.
+		restartNeeded = false
+	}
+	if restartNeeded {
 		next = append(next, "cfyauth restart")
 	}
 	if a.JSON() {
-		if err := a.WriteJSON(changeOutput{Change: ch, RestartNeeded: restart, Next: next, Warnings: warnings}); err != nil {
+		doc := changeOutput{Change: ch, RestartNeeded: restartNeeded, Next: next, Warnings: warnings, Restart: rs}
+		if failure != nil {
+			return writeJSONOutcome(a, doc, failure)
+		}
+		if err := a.WriteJSON(doc); err != nil {
 			return err
 		}
 		if ch.DryRun && ch.Changed {
@@ -238,23 +293,22 @@ func (a *App) renderChange(ch *modules.Change, next []string, warnings []string)
 		}
 		return nil
 	}
-	for _, m := range ch.Modules {
-		a.Printf("%s\n", describeModuleChange(ch, m))
+	if !res.printed {
+		a.printChangeLines(ch)
 	}
-	switch {
-	case ch.DryRun && ch.Changed:
-		a.Infof("dry run: nothing was changed; run the command without --dry-run to make these changes")
+	if ch.DryRun && ch.Changed {
 		return &apperr.Silent{Code: apperr.ExitPending}
-	case ch.DryRun:
-		a.Infof("dry run: nothing to change")
-		return nil
-	case !ch.Changed:
-		a.Infof("nothing changed")
-	default:
-		a.Infof("recorded as journal entry %d; undo it with 'cfyauth rollback'", ch.JournalID)
 	}
-	if restart {
-		a.Infof("restart pending: the REST service loads modules only at start; run 'cfyauth restart'")
+	if rs != nil {
+		if err := a.renderRestart(rs); err != nil {
+			return err
+		}
+	}
+	if failure != nil {
+		return failure
+	}
+	if restartNeeded {
+		a.Infof("restart pending: the REST service loads modules only at start; run 'cfyauth restart', or pass --restart")
 	}
 	for _, n := range next {
 		if n != "cfyauth restart" {
@@ -262,6 +316,24 @@ func (a *App) renderChange(ch *modules.Change, next []string, warnings []string)
 		}
 	}
 	return nil
+}
+
+// printChangeLines prints a line per module on stdout and what happened on
+// stderr: a dry run, nothing changed, or the journal entry.
+func (a *App) printChangeLines(ch *modules.Change) {
+	for _, m := range ch.Modules {
+		a.Printf("%s\n", describeModuleChange(ch, m))
+	}
+	switch {
+	case ch.DryRun && ch.Changed:
+		a.Infof("dry run: nothing was changed; run the command without --dry-run to make these changes")
+	case ch.DryRun:
+		a.Infof("dry run: nothing to change")
+	case !ch.Changed:
+		a.Infof("nothing changed")
+	default:
+		a.Infof("recorded as journal entry %d; undo it with 'cfyauth rollback'", ch.JournalID)
+	}
 }
 
 // describeModuleChange renders one module's change as a line such as

@@ -33,10 +33,14 @@ terminal --yes is required. A file that cfyauth did not place is never
 deleted; adopt it first. A file changed by hand is not deleted unless
 --force is given.
 
-Exit status: 0 removed, 1 a file is in the way or not confirmed, 2 unknown
-module, usage error or no --yes without a terminal, 3 lock held or
-permission denied, 4 --dry-run found changes to make.`,
+` + restartHelp + `
+
+Exit status: 0 removed, 1 a file is in the way, not confirmed, or the REST
+service failed its health gate or a login check after --restart, 2 unknown
+module, usage error or no --yes without a terminal, 3 lock held, permission
+denied or no service manager, 4 --dry-run found changes to make.`,
 		Example: `  cfyauth remove my_auth
+  cfyauth remove my_auth --yes --restart
   cfyauth remove my_auth old_auth --yes -o json`,
 		Args: minArgs(1, "at least one module NAME"),
 		RunE: namesChangeRunE(app, &opts.Names, &opts.changeFlags, seam, (*modules.Tx).Remove, func(ch *modules.Change) string {
@@ -44,6 +48,7 @@ permission denied, 4 --dry-run found changes to make.`,
 		}),
 	}
 	opts.addDryRun(cmd)
+	opts.addRestartFlags(cmd)
 	opts.addForce(cmd, "delete a file that was changed by hand")
 	return cmd
 }

@@ -13,24 +13,23 @@ import (
 
 	"github.com/cfyauth/cfyauth/internal/apperr"
 	"github.com/cfyauth/cfyauth/internal/manager"
+	"github.com/cfyauth/cfyauth/internal/modules"
 	"github.com/cfyauth/cfyauth/internal/report"
 	"github.com/cfyauth/cfyauth/internal/restart"
 )
 
 // RestartOptions are the inputs of 'cfyauth restart'.
 type RestartOptions struct {
-	Units             []string
-	Settle            time.Duration
-	Timeout           time.Duration
-	HealthURL         string
-	NoWait            bool
-	ServiceManager    string
-	AdminPasswordFile string
+	serviceFlags
+	Settle  time.Duration
+	Timeout time.Duration
+	NoWait  bool
 }
 
 // restartOutput is the JSON document of 'cfyauth restart'.
 type restartOutput struct {
 	ServiceManager string                  `json:"service_manager"`
+	Detection      restart.Detection       `json:"detection"`
 	Waited         bool                    `json:"waited"`
 	Healthy        bool                    `json:"healthy"`
 	Changed        bool                    `json:"changed"`
@@ -45,13 +44,26 @@ type restartOutput struct {
 	ElapsedMS      int64                   `json:"elapsed_ms"`
 }
 
-// addServiceFlags adds the flags that restart and status share.
-func addServiceFlags(cmd *cobra.Command, units *[]string, healthURL, serviceManager, passwordFile *string) {
-	f := cmd.Flags()
-	f.StringArrayVar(units, "unit", []string{restart.DefaultUnit}, "service to act on; repeat for cloudify-api on Cloudify 6.4 and later")
-	f.StringVar(healthURL, "health-url", "", "REST health endpoint (default <--manager-url>/api/v3.1/ok, or http://127.0.0.1:8100/api/v3.1/ok on the manager itself)")
-	f.StringVar(serviceManager, "service-manager", restart.KindAuto, "service manager that runs the REST service: "+strings.Join(restart.Kinds, ", "))
-	f.StringVar(passwordFile, "admin-password-file", "", "file holding the manager admin's password, to read /api/v3.1/idp (else CFYAUTH_ADMIN_PASSWORD or CLOUDIFY_PASSWORD)")
+// serviceFlags are the flags that name the REST service, its service
+// manager and its health URL. restart, status and the commands that change
+// modules with --restart share them.
+type serviceFlags struct {
+	Units             []string
+	HealthURL         string
+	Via               string
+	SupervisorSocket  string
+	AdminPasswordFile string
+}
+
+// addServiceFlags adds the flags that restart, status and the changing
+// commands share.
+func (f *serviceFlags) addServiceFlags(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringArrayVar(&f.Units, "unit", []string{restart.DefaultUnit}, "service (systemd unit or supervisord program) to act on; repeat for cloudify-api on Cloudify 6.4 and later")
+	fs.StringVar(&f.HealthURL, "health-url", "", "REST health endpoint (default <--manager-url>/api/v3.1/ok, or http://127.0.0.1:8100/api/v3.1/ok on the manager itself)")
+	fs.StringVar(&f.Via, "via", restart.KindAuto, "service manager that runs the REST service: "+strings.Join(restart.Kinds, ", ")+"; auto asks supervisord, then systemd")
+	fs.StringVar(&f.SupervisorSocket, "supervisor-socket", "", "supervisord's XML-RPC socket (env CFYAUTH_SUPERVISOR_SOCKET; default: the [unix_http_server] file of <root>/etc/supervisord.conf, else <root>/var/run/supervisord.sock)")
+	fs.StringVar(&f.AdminPasswordFile, "admin-password-file", "", "file holding the bootstrap admin's password, to read /api/v3.1/idp and for --verify-admin (else CFYAUTH_ADMIN_PASSWORD or CLOUDIFY_PASSWORD)")
 }
 
 func newRestartCmd(app *App, runF func(*RestartOptions) error) *cobra.Command {
@@ -59,12 +71,15 @@ func newRestartCmd(app *App, runF func(*RestartOptions) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "restart",
 		Short: "Restart the REST service and wait until it is really healthy",
-		Long: `Restart cloudify-restservice through systemd over D-Bus and wait until it is
-healthy. A restart job that systemd reports as done proves little: a service
-can exit two seconds later, or run while an authenticator module failed to
-load. So after the job restart checks, in order:
+		Long: `Restart cloudify-restservice through its service manager, supervisord
+(over XML-RPC on its unix socket) or systemd (over D-Bus), and wait until it
+is healthy. A restart that the service manager reports as done proves
+little: a service can exit two seconds later, or run while an
+authenticator module failed to load. So after the restart, restart checks,
+in order:
 
-  job       the restart job finished with result done
+  job       systemd's restart job finished with result done, or supervisord
+            stopped the program and started it again without a fault
   process   a new main process (and, on systemd 232 and later, a new
             invocation ID) replaced the old one
   running   the service is active and running
@@ -79,11 +94,21 @@ load. So after the job restart checks, in order:
 
 --timeout bounds everything from the restart request to the REST response.
 On failure restart names the failed phase and shows the last 20 lines of the
-service's output: from the journal, else from the REST log files.
+service's output: from the journal or supervisord's stderr log of the
+program, else from the REST log files.
 
-Exit status: 0 healthy (or queued, with --no-wait), 1 the restart or a check
-failed, 2 usage error, 3 no bus, no such unit, or permission denied.`,
+--via auto (the default) uses supervisord when its socket answers and it
+manages the program, else systemd when the unit is active or activating. A
+supervisord socket that refuses the connection or the credentials is an
+error, never a reason to use systemd. A healthy restart is recorded in
+cfyauth's store, so 'cfyauth list' knows no restart is pending.
+
+Exit status: 0 healthy (or restarted without waiting, with --no-wait), 1
+the restart or a check failed, 2 usage error, 3 no bus or supervisord
+socket, no such unit or program, neither service manager runs the service,
+or permission denied.`,
 		Example: `  sudo cfyauth restart
+  sudo cfyauth restart --via supervisord
   sudo cfyauth restart --unit cloudify-restservice --unit cloudify-api
   sudo cfyauth restart --settle 5s --timeout 3m -o json
   sudo cfyauth restart --no-wait`,
@@ -95,75 +120,34 @@ failed, 2 usage error, 3 no bus, no such unit, or permission denied.`,
 			return runRestart(cmd.Context(), app, opts)
 		},
 	}
-	addServiceFlags(cmd, &opts.Units, &opts.HealthURL, &opts.ServiceManager, &opts.AdminPasswordFile)
+	opts.addServiceFlags(cmd)
 	cmd.Flags().DurationVar(&opts.Settle, "settle", restart.DefaultSettle, "how long the service must keep running with no further restarts")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", restart.DefaultTimeout, "longest wait from the restart request until the REST API returns 200, settle window included")
-	cmd.Flags().BoolVar(&opts.NoWait, "no-wait", false, "return as soon as the restart job is queued, without the health checks")
+	cmd.Flags().BoolVar(&opts.NoWait, "no-wait", false, "return as soon as the restart is requested (systemd) or the program was started again (supervisord), without the health checks")
 	return cmd
 }
 
 func runRestart(ctx context.Context, app *App, opts *RestartOptions) error {
-	if opts.Settle < 0 {
-		return apperr.Usage("invalid_flag", "invalid --settle %s: it cannot be negative", opts.Settle).
-			WithHint("pass a duration such as --settle 3s, or --settle 0 to skip the settle window")
+	if err := checkGateDurations(opts.Settle, opts.Timeout, "--timeout"); err != nil {
+		return err
 	}
-	if opts.Timeout <= 0 {
-		return apperr.Usage("invalid_flag", "invalid --timeout %s: it must be positive", opts.Timeout).
-			WithHint("pass a duration such as --timeout 90s")
-	}
-	if opts.Settle >= opts.Timeout {
-		return apperr.Usage("invalid_flag", "--settle %s must be shorter than --timeout %s", opts.Settle, opts.Timeout).
-			WithHint("--timeout bounds the whole wait, settle window included; raise it or shorten --settle")
-	}
-	units, layout, err := openServiceTarget(app, opts.Units, opts.ServiceManager)
+	target, err := openServiceTarget(app, opts.serviceFlags, !opts.NoWait)
 	if err != nil {
 		return err
 	}
-	healthURL := ""
-	if !opts.NoWait {
-		if healthURL, err = resolveHealthURL(app, opts.HealthURL); err != nil {
-			return err
-		}
-	}
-	creds, err := adminCredentials(app, opts.AdminPasswordFile)
-	if err != nil {
-		return err
-	}
-	connect, err := connectOptions(app, layout, opts.ServiceManager)
-	if err != nil {
-		return err
-	}
-	app.Debugf("%s; health URL %s", connect, orDefault(healthURL, "none"))
-	mgr, err := restart.Connect(ctx, connect)
+	mgr, detection, err := target.connect(ctx, app)
 	if err != nil {
 		return err
 	}
 	defer mgr.Close()
 
 	if opts.NoWait {
-		return queueRestarts(ctx, app, mgr, units)
+		return queueRestarts(ctx, app, mgr, detection, target.units)
 	}
 
-	client, err := restart.NewHTTPClient(app.Global.CACert)
+	gate, err := target.gate(app, mgr, opts.Settle, opts.Timeout, "--timeout")
 	if err != nil {
 		return err
-	}
-	withAPI := false
-	for _, u := range units {
-		withAPI = withAPI || strings.HasPrefix(u, "cloudify-api.")
-	}
-	gate := &restart.Gate{
-		Manager: mgr,
-		HTTP:    client,
-		Options: restart.GateOptions{
-			Services:    units,
-			Settle:      opts.Settle,
-			Timeout:     opts.Timeout,
-			HealthURL:   healthURL,
-			Credentials: creds,
-			LogFiles:    restart.RESTLogFiles(layout, withAPI),
-			Modules:     func() ([]string, error) { return restart.EnabledModules(layout) },
-		},
 	}
 	progress := newProgressLine(app)
 	gate.Progress = progress.Phase
@@ -172,18 +156,149 @@ func runRestart(ctx context.Context, app *App, opts *RestartOptions) error {
 	if err != nil {
 		return err
 	}
-	return reportRestart(app, mgr.Name(), res)
+	recordRestart(ctx, app, target.layout, mgr.Name(), res)
+	return reportRestart(app, mgr.Name(), detection, res)
+}
+
+// checkGateDurations checks --settle and the flag that sets the gate's
+// timeout.
+func checkGateDurations(settle, timeout time.Duration, timeoutFlag string) error {
+	if settle < 0 {
+		return apperr.Usage("invalid_flag", "invalid --settle %s: it cannot be negative", settle).
+			WithHint("pass a duration such as --settle 3s, or --settle 0 to skip the settle window")
+	}
+	if timeout <= 0 {
+		return apperr.Usage("invalid_flag", "invalid %s %s: it must be positive", timeoutFlag, timeout).
+			WithHint("pass a duration such as %s 90s", timeoutFlag)
+	}
+	if settle >= timeout {
+		return apperr.Usage("invalid_flag", "--settle %s must be shorter than %s %s", settle, timeoutFlag, timeout).
+			WithHint("%s bounds the whole wait, settle window included; raise it or shorten --settle", timeoutFlag)
+	}
+	return nil
+}
+
+// serviceTarget is the REST service a command restarts or inspects, with
+// everything needed to reach it, checked before anything changes.
+type serviceTarget struct {
+	units     []string
+	layout    *manager.Layout
+	healthURL string
+	creds     *restart.Credentials
+	via       restart.ConnectOptions
+}
+
+// openServiceTarget checks the service flags, opens the manager layout
+// under --root, and resolves the health URL (when needHealth is set) and
+// the admin login.
+func openServiceTarget(app *App, f serviceFlags, needHealth bool) (*serviceTarget, error) {
+	units, err := unitNames(f.Units)
+	if err != nil {
+		return nil, err
+	}
+	if err := restart.CheckVia(f.Via); err != nil {
+		return nil, err
+	}
+	layout, err := manager.Open(app.Global.Root)
+	if err != nil {
+		return nil, err
+	}
+	t := &serviceTarget{units: units, layout: layout, via: connectOptions(app, layout, f, units)}
+	if needHealth {
+		if t.healthURL, err = resolveHealthURL(app, f.HealthURL); err != nil {
+			return nil, err
+		}
+	}
+	if t.creds, err = adminCredentials(app, f.AdminPasswordFile); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// connect opens the service manager and prints in -v output which one was
+// chosen and why.
+func (t *serviceTarget) connect(ctx context.Context, app *App) (restart.ServiceManager, restart.Detection, error) {
+	app.Debugf("%s; health URL %s", t.via, orDefault(t.healthURL, "none"))
+	mgr, detection, err := restart.Connect(ctx, t.via)
+	if err != nil {
+		return nil, detection, err
+	}
+	app.Debugf("service manager %s: %s", mgr.Name(), detection.Reason)
+	for _, p := range detection.Probes {
+		app.Debugf("not %s: %s", p.Via, p.Finding)
+	}
+	return mgr, detection, nil
+}
+
+// gate returns the health gate for the target's services on mgr.
+func (t *serviceTarget) gate(app *App, mgr restart.ServiceManager, settle, timeout time.Duration, timeoutFlag string) (*restart.Gate, error) {
+	client, err := restart.NewHTTPClient(app.Global.CACert)
+	if err != nil {
+		return nil, err
+	}
+	withAPI := false
+	for _, u := range t.units {
+		withAPI = withAPI || strings.HasPrefix(u, "cloudify-api.")
+	}
+	layout := t.layout
+	return &restart.Gate{
+		Manager: mgr,
+		HTTP:    client,
+		Options: restart.GateOptions{
+			Services:    t.units,
+			Settle:      settle,
+			Timeout:     timeout,
+			TimeoutFlag: timeoutFlag,
+			HealthURL:   t.healthURL,
+			Credentials: t.creds,
+			LogFiles:    restart.RESTLogFiles(layout, withAPI),
+			Modules:     func() ([]string, error) { return restart.EnabledModules(layout) },
+		},
+	}, nil
+}
+
+// restartOutcome turns a gate result into the store's record of it.
+func restartOutcome(via string, res *restart.Result) modules.RestartOutcome {
+	o := modules.RestartOutcome{At: time.Now().Add(-res.Elapsed), Via: via, Healthy: res.Healthy,
+		FailedPhase: string(res.FailedPhase), Failure: res.Failure}
+	if len(res.Jobs) > 0 && !res.Jobs[0].QueuedAt.IsZero() {
+		o.At = res.Jobs[0].QueuedAt
+	}
+	return o
+}
+
+// recordRestart stores the restart and its outcome in the module store, so
+// that list can tell whether the running service loaded the current modules.
+// A store that cannot be written is a warning: the restart itself is done.
+func recordRestart(ctx context.Context, app *App, layout *manager.Layout, via string, res *restart.Result) {
+	store, err := modules.OpenStore(layout, modules.StoreOptions{LockTimeout: app.Global.LockTimeout})
+	if err == nil {
+		err = store.Update(ctx, func(tx *modules.Tx) error {
+			return tx.RecordRestartOutcome(restartOutcome(via, res), 0)
+		})
+	}
+	if err != nil {
+		app.Warnf("the restart was not recorded in cfyauth's store, so 'cfyauth list' may still show a restart pending: %v", err)
+	}
 }
 
 // queueRestarts implements --no-wait.
-func queueRestarts(ctx context.Context, app *App, mgr restart.ServiceManager, units []string) error {
-	out := restartOutput{ServiceManager: mgr.Name(), Changed: true, Jobs: []restart.Job{}}
+func queueRestarts(ctx context.Context, app *App, mgr restart.ServiceManager, detection restart.Detection, units []string) error {
+	out := restartOutput{ServiceManager: mgr.Name(), Detection: detection, Changed: true, Jobs: []restart.Job{}}
 	for _, u := range units {
 		job, err := mgr.Restart(ctx, u, false)
 		if err != nil {
 			return err
 		}
 		out.Jobs = append(out.Jobs, job)
+		if job.Result != "" && job.Result != restart.JobResultDone {
+			failure := apperr.Failed("restart_failed", "%s", job.Summary).
+				WithHint("run 'cfyauth restart' without --no-wait to see the health checks and the service's last output")
+			if app.JSON() {
+				return writeJSONOutcome(app, out, failure)
+			}
+			return failure
+		}
 		if !app.JSON() {
 			app.Printf("%s\n", job.Summary)
 		}
@@ -195,9 +310,10 @@ func queueRestarts(ctx context.Context, app *App, mgr restart.ServiceManager, un
 	return nil
 }
 
-func reportRestart(app *App, managerName string, res *restart.Result) error {
+func reportRestart(app *App, managerName string, detection restart.Detection, res *restart.Result) error {
 	out := restartOutput{
 		ServiceManager: managerName,
+		Detection:      detection,
 		Waited:         true,
 		Healthy:        res.Healthy,
 		Changed:        len(res.Jobs) > 0,
@@ -263,23 +379,6 @@ func printLogTail(app *App, tail *restart.LogTail) {
 	}
 }
 
-// openServiceTarget checks the --unit and --service-manager values, then
-// opens the manager layout under --root.
-func openServiceTarget(app *App, units []string, kind string) ([]string, *manager.Layout, error) {
-	names, err := unitNames(units)
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, _, err := restart.ResolveKind(restart.ConnectOptions{Kind: kind}); err != nil {
-		return nil, nil, err
-	}
-	layout, err := manager.Open(app.Global.Root)
-	if err != nil {
-		return nil, nil, err
-	}
-	return names, layout, nil
-}
-
 // unitNames checks and normalizes --unit values, dropping repeats.
 func unitNames(units []string) ([]string, error) {
 	seen := map[string]bool{}
@@ -327,22 +426,24 @@ func resolveHealthURL(app *App, flag string) (string, error) {
 	return raw, nil
 }
 
-// connectOptions chooses the bus: --bus-address (or its environment
-// variable and settings key), else the system bus. For a --root other than
-// / the system bus is used only when DBUS_SYSTEM_BUS_ADDRESS names it.
-func connectOptions(app *App, layout *manager.Layout, kind string) (restart.ConnectOptions, error) {
-	o := restart.ConnectOptions{Kind: kind, Release: layout.DetectRelease(), BusAddress: app.Global.BusAddress, Root: layout.Root}
-	if _, _, err := restart.ResolveKind(o); err != nil {
-		return o, err
+// connectOptions chooses how to reach the service managers. The bus is
+// --bus-address (or its environment variable and settings key), else the
+// system bus, which for a --root other than / is used only when
+// DBUS_SYSTEM_BUS_ADDRESS names it. The supervisord socket comes from
+// --supervisor-socket or CFYAUTH_SUPERVISOR_SOCKET, else from the manager's
+// supervisord.conf.
+func connectOptions(app *App, layout *manager.Layout, f serviceFlags, units []string) restart.ConnectOptions {
+	o := restart.ConnectOptions{Via: f.Via, Layout: layout, BusAddress: app.Global.BusAddress, SupervisorSocket: f.SupervisorSocket}
+	if o.SupervisorSocket == "" {
+		o.SupervisorSocket = app.Getenv("CFYAUTH_SUPERVISOR_SOCKET")
+	}
+	if len(units) > 0 {
+		o.Service = units[0]
 	}
 	if o.BusAddress == "" && app.Global.Root != "/" && app.Getenv("DBUS_SYSTEM_BUS_ADDRESS") == "" {
-		resolved, _, _ := restart.ResolveKind(o)
-		if resolved == restart.KindSystemd {
-			return o, apperr.Usage("missing_flag", "--root %s is not /, so cfyauth does not guess which bus reaches its systemd", app.Global.Root).
-				WithHint("pass --bus-address ADDRESS, such as --bus-address unix:path=/run/dbus/system_bus_socket")
-		}
+		o.NoBusReason = fmt.Sprintf("--root %s is not /, so cfyauth does not guess which bus reaches its systemd", app.Global.Root)
 	}
-	return o, nil
+	return o
 }
 
 // adminCredentials returns the manager admin's login for /api/v3.1/idp, or

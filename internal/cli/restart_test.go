@@ -57,21 +57,49 @@ func TestConnectOptionsBus(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	auto := serviceFlags{Via: "auto"}
+	units := []string{"cloudify-restservice.service"}
 	app, _ := testApp(nil, root)
-	if _, err := connectOptions(app, layout, "auto"); apperr.ExitCodeOf(err) != apperr.ExitUsage {
-		t.Errorf("sandbox without a bus address: %v, want a usage error", err)
+	if o := connectOptions(app, layout, auto, units); o.NoBusReason == "" {
+		t.Errorf("sandbox without a bus address: %+v, want a reason not to use the system bus", o)
 	}
 	app, _ = testApp(map[string]string{"DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/x"}, root)
-	if o, err := connectOptions(app, layout, "auto"); err != nil || o.BusAddress != "" {
-		t.Errorf("with DBUS_SYSTEM_BUS_ADDRESS: %+v, %v; want the system bus", o, err)
+	if o := connectOptions(app, layout, auto, units); o.NoBusReason != "" || o.BusAddress != "" {
+		t.Errorf("with DBUS_SYSTEM_BUS_ADDRESS: %+v; want the system bus", o)
 	}
 	app, _ = testApp(nil, root)
 	app.Global.BusAddress = "unix:path=/run/bus"
-	if o, err := connectOptions(app, layout, "systemd"); err != nil || o.BusAddress != "unix:path=/run/bus" {
-		t.Errorf("with --bus-address: %+v, %v", o, err)
+	if o := connectOptions(app, layout, serviceFlags{Via: "systemd"}, units); o.NoBusReason != "" || o.BusAddress != "unix:path=/run/bus" || o.Service != units[0] {
+		t.Errorf("with --bus-address: %+v", o)
 	}
-	if _, err := connectOptions(app, layout, "runit"); apperr.ExitCodeOf(err) != apperr.ExitUsage {
-		t.Errorf("--service-manager runit: %v, want a usage error", err)
+}
+
+func TestConnectOptionsSupervisorSocket(t *testing.T) {
+	app, _ := testApp(map[string]string{"CFYAUTH_SUPERVISOR_SOCKET": "/env/sup.sock"}, "/")
+	if o := connectOptions(app, nil, serviceFlags{}, nil); o.SupervisorSocket != "/env/sup.sock" {
+		t.Errorf("from CFYAUTH_SUPERVISOR_SOCKET: %q", o.SupervisorSocket)
+	}
+	if o := connectOptions(app, nil, serviceFlags{SupervisorSocket: "/flag/sup.sock"}, nil); o.SupervisorSocket != "/flag/sup.sock" {
+		t.Errorf("--supervisor-socket before the environment: %q", o.SupervisorSocket)
+	}
+}
+
+func TestCheckGateDurations(t *testing.T) {
+	if err := checkGateDurations(3*time.Second, 90*time.Second, "--restart-timeout"); err != nil {
+		t.Errorf("3s within 90s: %v", err)
+	}
+	for _, tc := range []struct {
+		settle, timeout time.Duration
+		want            string
+	}{
+		{-time.Second, time.Minute, "invalid --settle -1s"},
+		{0, 0, "invalid --restart-timeout 0s"},
+		{5 * time.Second, 5 * time.Second, "--settle 5s must be shorter than --restart-timeout 5s"},
+	} {
+		err := checkGateDurations(tc.settle, tc.timeout, "--restart-timeout")
+		if apperr.ExitCodeOf(err) != apperr.ExitUsage || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("settle %s, timeout %s: %v, want a usage error saying %q", tc.settle, tc.timeout, err, tc.want)
+		}
 	}
 }
 

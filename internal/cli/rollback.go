@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cfyauth/cfyauth/internal/apperr"
 	"github.com/cfyauth/cfyauth/internal/modules"
 )
 
@@ -42,11 +43,15 @@ rollback would overwrite that was changed by hand is a conflict unless
 rollback asks for confirmation on a terminal; --yes answers it, and without
 a terminal --yes is required.
 
+` + restartHelp + `
+
 Exit status: 0 restored or nothing to change, 1 a file is in the way, the
-journal is empty or not confirmed, 2 unknown entry, usage error or no --yes
-without a terminal, 3 lock held or permission denied, 4 --dry-run found
-changes to make.`,
+journal is empty, not confirmed, or the REST service failed its health gate
+or a login check after --restart, 2 unknown entry, usage error or no --yes
+without a terminal, 3 lock held, permission denied or no service manager, 4
+--dry-run found changes to make.`,
 		Example: `  cfyauth rollback --list
+  cfyauth rollback --yes --restart
   cfyauth rollback --yes
   cfyauth rollback --to 12 --dry-run`,
 		Args: noArgs,
@@ -55,6 +60,10 @@ changes to make.`,
 				return runF(opts)
 			}
 			if opts.List {
+				if opts.Restart {
+					return apperr.Usage("conflicting_flags", "--list only shows the journal, so --restart does not apply").
+						WithHint("drop --restart, or drop --list to roll back and restart")
+				}
 				return runRollbackList(cmd, app)
 			}
 			run := &changeRun{cmd: cmd, app: app, flags: opts.changeFlags,
@@ -71,6 +80,7 @@ changes to make.`,
 	cmd.Flags().IntVar(&opts.To, "to", 0, "restore the module set from before this journal entry (default: the newest)")
 	cmd.Flags().BoolVar(&opts.List, "list", false, "list the journal entries and change nothing")
 	opts.addDryRun(cmd)
+	opts.addRestartFlags(cmd)
 	opts.addForce(cmd, "overwrite files changed by hand")
 	return cmd
 }

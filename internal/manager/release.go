@@ -32,14 +32,17 @@ func (l *Layout) DetectRelease() Release {
 	if libs := l.venvLibVersions(); len(libs) > 0 {
 		r.VenvPython = libs[len(libs)-1]
 	}
-	if l.Sandbox != nil && l.Sandbox.Release != "" {
-		r.Era = l.Sandbox.Release
-		r.Source = SandboxMarker
-		return r
-	}
+	// The supervisord files count for sandboxes too: a 7.0 sandbox, like a
+	// 7.0 manager, has no service_management setting.
 	hasSupervisord := l.Exists(SupervisordConf) || l.Exists(SupervisordRest)
 	if r.ServiceManager == "" && hasSupervisord {
 		r.ServiceManager = "supervisord"
+	}
+	if l.Sandbox != nil && l.Sandbox.Release != "" {
+		r.Era = l.Sandbox.Release
+		r.Source = SandboxMarker
+		r.setSupervisordOnly()
+		return r
 	}
 	r.Source = VenvDir + "/lib"
 	switch {
@@ -55,7 +58,16 @@ func (l *Layout) DetectRelease() Release {
 	default:
 		r.Era = "5.1-6.4"
 	}
+	r.setSupervisordOnly()
 	return r
+}
+
+// setSupervisordOnly names supervisord for Cloudify 7.0, which runs its
+// services under supervisord only and has no service_management setting.
+func (r *Release) setSupervisordOnly() {
+	if r.ServiceManager == "" && r.Era == "7.0" {
+		r.ServiceManager = "supervisord"
+	}
 }
 
 // serviceManagerSetting returns service_management from the installer's

@@ -77,14 +77,17 @@ type ListResult struct {
 	Modules        []ModuleStatus `json:"modules"`
 	RestartPending string         `json:"restart_pending"`
 	LastRestart    *time.Time     `json:"last_restart,omitempty"`
-	LoadedDir      string         `json:"loaded_dir"`
-	StateDir       string         `json:"state_dir"`
+	// LastRestartOutcome is the last restart cfyauth made, healthy or not.
+	LastRestartOutcome *RestartOutcome `json:"last_restart_outcome,omitempty"`
+	LoadedDir          string          `json:"loaded_dir"`
+	StateDir           string          `json:"state_dir"`
 }
 
 // List returns every module: managed ones, files placed by hand, and the
 // premium package's built-ins. It reads files only and never runs Python.
 func (tx *Tx) List() ListResult {
-	res := ListResult{LoadedDir: tx.s.LoadedDir, StateDir: tx.s.StateDir, LastRestart: tx.state.LastRestart}
+	res := ListResult{LoadedDir: tx.s.LoadedDir, StateDir: tx.s.StateDir, LastRestart: tx.state.LastRestart,
+		LastRestartOutcome: tx.state.LastRestartOutcome}
 	names := map[string]bool{}
 	for n := range tx.state.Modules {
 		names[n] = true

@@ -93,6 +93,22 @@ type EntrySummary struct {
 	// Conflicts lists files that recovery found changed by someone else and
 	// left alone.
 	Conflicts []string `json:"conflicts,omitempty"`
+	// Restarts are the restarts of the REST service made right after the
+	// change, with their outcomes.
+	Restarts []RestartOutcome `json:"restarts,omitempty"`
+}
+
+// RestartOutcome is one restart of the REST service that cfyauth made, and
+// what its health gate found.
+type RestartOutcome struct {
+	// At is when the restart was requested.
+	At time.Time `json:"at"`
+	// Via is the service manager: systemd or supervisord.
+	Via     string `json:"via"`
+	Healthy bool   `json:"healthy"`
+	// FailedPhase and Failure describe the failure when Healthy is false.
+	FailedPhase string `json:"failed_phase,omitempty"`
+	Failure     string `json:"failure,omitempty"`
 }
 
 // JournalEntry records one change to the module set. It is written with

@@ -491,6 +491,35 @@ func (tx *Tx) RecordRestart(at time.Time) error {
 	return tx.writeState()
 }
 
+// RecordRestartOutcome stores a restart cfyauth made and its outcome, and
+// adds it to journal entry journalID when that is not 0 (the change the
+// restart was made for). A healthy restart is also recorded as the last
+// restart, because the running service then loaded the files changed
+// before o.At, and the offline restart-pending check compares with it.
+func (tx *Tx) RecordRestartOutcome(o RestartOutcome, journalID int) error {
+	if tx.mode != LockExclusive {
+		return errors.New("record restart: the store is open read-only")
+	}
+	o.At = o.At.UTC()
+	if journalID != 0 {
+		j := tx.s.journal()
+		entry, err := j.read(journalID)
+		if err != nil {
+			return journalError(j.dir, err)
+		}
+		entry.Restarts = append(entry.Restarts, o)
+		if err := j.write(entry); err != nil {
+			return fsError("write the journal in", j.dir, err)
+		}
+	}
+	tx.state.LastRestartOutcome = &o
+	if o.Healthy {
+		t := o.At
+		tx.state.LastRestart = &t
+	}
+	return tx.writeState()
+}
+
 // finishChange commits after and builds the result.
 func (tx *Tx) finishChange(op string, names []string, after Snapshot, mods []ModuleChange, results []Validation, restoredFrom int, opts ChangeOptions) (*Change, error) {
 	before := tx.Snapshot()

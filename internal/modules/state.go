@@ -60,8 +60,11 @@ type stateDoc struct {
 	LoadedChanges map[string]time.Time `json:"loaded_changes,omitempty"`
 	// LastRestart is the last restart of the REST service that cfyauth
 	// recorded.
-	LastRestart *time.Time         `json:"last_restart,omitempty"`
-	Validations []CachedValidation `json:"validations,omitempty"`
+	LastRestart *time.Time `json:"last_restart,omitempty"`
+	// LastRestartOutcome is the last restart cfyauth made and how the
+	// health gate judged it, healthy or not.
+	LastRestartOutcome *RestartOutcome    `json:"last_restart_outcome,omitempty"`
+	Validations        []CachedValidation `json:"validations,omitempty"`
 }
 
 func newStateDoc() *stateDoc {

@@ -78,6 +78,9 @@ type GateOptions struct {
 	PollInterval time.Duration
 	// TailLines is how many lines of the service's output a failure shows.
 	TailLines int
+	// TimeoutFlag is the flag that sets Timeout, named in hints; empty
+	// means --timeout.
+	TimeoutFlag string
 }
 
 // Gate restarts services and decides whether they came back healthy. It is
@@ -140,6 +143,9 @@ func (g *Gate) options() GateOptions {
 	}
 	if o.Settle < 0 {
 		o.Settle = 0
+	}
+	if o.TimeoutFlag == "" {
+		o.TimeoutFlag = "--timeout"
 	}
 	return o
 }
@@ -211,7 +217,7 @@ func (g *Gate) Restart(ctx context.Context) (*Result, error) {
 		case err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 			c.Status = report.Fail
 			c.Summary = fmt.Sprintf("the restart job of %s did not finish within %s", job.Service, o.Timeout)
-			c.Hint = "raise --timeout if the service is slow to stop or start, or read its last output, shown with this failure"
+			c.Hint = "raise " + o.TimeoutFlag + " if the service is slow to stop or start, or read its last output, shown with this failure"
 		case err != nil:
 			// Before read every service, so an error here is about the
 			// request itself (permission denied, bus gone), normally on

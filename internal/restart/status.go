@@ -18,9 +18,10 @@ import (
 // StatusOptions configure Inspect.
 type StatusOptions struct {
 	Layout *manager.Layout
-	// Connect opens the service manager; its error becomes a failed check.
-	// Nil skips the service checks, with SkipServiceReason as the reason.
-	Connect           func(ctx context.Context) (ServiceManager, error)
+	// Connect opens the service manager; its error becomes a failed check,
+	// or a skipped one for a missing flag. Nil skips the service checks,
+	// with SkipServiceReason as the reason.
+	Connect           func(ctx context.Context) (ServiceManager, Detection, error)
 	SkipServiceReason string
 	Services          []string
 	// HealthURL is the REST health endpoint; empty skips the REST checks
@@ -29,10 +30,32 @@ type StatusOptions struct {
 	SkipRESTReason string
 	HTTP           HTTPGetter
 	Credentials    *Credentials
-	// Drift lists the managed modules whose files no longer match their
-	// install receipts; nil skips the drift check.
-	Drift func() ([]string, error)
+	// Store reads the facts of cfyauth's module store; nil skips the drift
+	// check.
+	Store func() (StoreFacts, error)
 	Clock Clock
+}
+
+// StoreFacts are the facts cfyauth's module store records about the
+// modules and the restarts cfyauth made.
+type StoreFacts struct {
+	// Drift lists the modules that differ from the receipts, each as
+	// "name (state)": modified, unmanaged or missing.
+	Drift []string
+	// RestartPending is the store's offline result (yes, no or unknown),
+	// from the module times and the last healthy restart it recorded.
+	RestartPending string
+	// LastRestart is the last restart cfyauth made, or nil.
+	LastRestart *RecordedRestart
+}
+
+// RecordedRestart is a restart cfyauth made and its health gate's outcome.
+type RecordedRestart struct {
+	At          time.Time `json:"at"`
+	Via         string    `json:"via"`
+	Healthy     bool      `json:"healthy"`
+	FailedPhase string    `json:"failed_phase,omitempty"`
+	Failure     string    `json:"failure,omitempty"`
 }
 
 // ModuleFile is one module in the authenticators folder.
@@ -55,8 +78,12 @@ type StatusReport struct {
 	Root           string          `json:"root"`
 	Release        manager.Release `json:"release"`
 	ServiceManager string          `json:"service_manager,omitempty"`
-	Modules        []ModuleFile    `json:"modules"`
-	Services       []ServiceStatus `json:"services"`
+	// Detection is the reason ServiceManager was chosen.
+	Detection *Detection `json:"detection,omitempty"`
+	// LastRecordedRestart is the last restart cfyauth made, from its store.
+	LastRecordedRestart *RecordedRestart `json:"last_recorded_restart,omitempty"`
+	Modules             []ModuleFile     `json:"modules"`
+	Services            []ServiceStatus  `json:"services"`
 	// RestartPending is nil when it could not be decided.
 	RestartPending *bool     `json:"restart_pending"`
 	REST           RESTState `json:"rest"`
@@ -86,9 +113,18 @@ func Inspect(ctx context.Context, o StatusOptions) *StatusReport {
 	r.Checks = append(r.Checks, layoutCheck(o.Layout, rel))
 	folderTime, modCheck := r.readModules(o.Layout)
 	r.Checks = append(r.Checks, modCheck)
-	r.Checks = append(r.Checks, driftCheck(o.Drift))
+	var facts *StoreFacts
+	var factsErr error
+	if o.Store != nil {
+		f, err := o.Store()
+		facts, factsErr = &f, err
+		if err == nil {
+			r.LastRecordedRestart = f.LastRestart
+		}
+	}
+	r.Checks = append(r.Checks, driftCheck(o.Store != nil, facts, factsErr))
 	started := r.inspectServices(ctx, o, clock)
-	r.Checks = append(r.Checks, r.pendingCheck(started, folderTime))
+	r.Checks = append(r.Checks, r.pendingCheck(started, folderTime, facts))
 	r.inspectREST(ctx, o, clock)
 	return r
 }
@@ -158,22 +194,20 @@ func (r *StatusReport) readModules(l *manager.Layout) (time.Time, report.Check) 
 	return st.ModTime(), c
 }
 
-func driftCheck(drift func() ([]string, error)) report.Check {
+func driftCheck(asked bool, facts *StoreFacts, err error) report.Check {
 	c := report.Check{ID: "drift"}
-	if drift == nil {
-		c.Status, c.Summary = report.Skip, "no install receipts to compare the module files with"
-		return c
-	}
-	changed, err := drift()
 	switch {
+	case !asked:
+		c.Status, c.Summary = report.Skip, "no install receipts to compare the module files with"
 	case err != nil:
 		c.Status, c.Summary = report.Warn, "cannot compare the modules with their receipts: "+err.Error()
-	case len(changed) > 0:
+		c.Hint = errorHint(err)
+	case len(facts.Drift) > 0:
 		c.Status = report.Warn
-		c.Summary = fmt.Sprintf("%d module(s) changed since cfyauth installed them: %s", len(changed), strings.Join(changed, ", "))
-		c.Hint = "run 'cfyauth list' to see them; 'cfyauth adopt NAME' takes a changed file under management"
+		c.Summary = fmt.Sprintf("%d module(s) differ from cfyauth's receipts: %s", len(facts.Drift), strings.Join(facts.Drift, ", "))
+		c.Hint = "run 'cfyauth list' to see why; 'cfyauth adopt NAME' takes a modified or unmanaged file under management, 'cfyauth enable NAME' puts a missing one back"
 	default:
-		c.Status, c.Summary = report.Pass, "every managed module matches its install receipt"
+		c.Status, c.Summary = report.Pass, "every module in the authenticators folder matches cfyauth's receipts"
 	}
 	return c
 }
@@ -186,15 +220,19 @@ func (r *StatusReport) inspectServices(ctx context.Context, o StatusOptions, clo
 		return time.Time{}
 	}
 	start := clock.Now()
-	mgr, err := o.Connect(ctx)
+	mgr, detection, err := o.Connect(ctx)
 	if err != nil {
 		c := report.Check{ID: "service", Status: report.Fail, Duration: clock.Now().Sub(start),
 			Summary: "cannot reach the service manager: " + err.Error(), Hint: errorHint(err)}
+		if e := apperr.As(err); e.Code == "missing_flag" {
+			c.Status, c.Summary = report.Skip, e.Message
+		}
 		r.Checks = append(r.Checks, c)
 		return time.Time{}
 	}
 	defer mgr.Close()
 	r.ServiceManager = mgr.Name()
+	r.Detection = &detection
 	var started time.Time
 	for i, s := range o.Services {
 		t0 := clock.Now()
@@ -207,8 +245,9 @@ func (r *StatusReport) inspectServices(ctx context.Context, o StatusOptions, clo
 			r.Services = append(r.Services, st)
 			c.Subject = st.Service
 			c.Status = report.Pass
-			c.Summary = fmt.Sprintf("active (running), main PID %d, started %s", st.MainPID, humanTime(startTime(st)))
+			c.Summary = fmt.Sprintf("active (running) under %s, main PID %d, started %s", mgr.Name(), st.MainPID, humanTime(startTime(st)))
 			addStateEvidence(&c, st)
+			c.AddEvidence("service_manager", mgr.Name()).AddEvidence("detected_because", detection.Reason)
 		default:
 			r.Services = append(r.Services, st)
 			c.Subject = st.Service
@@ -233,22 +272,34 @@ func startTime(st ServiceStatus) time.Time {
 }
 
 // pendingCheck compares the module files, and the folder whose time changes
-// when one is added or removed, with the REST service's start time.
-func (r *StatusReport) pendingCheck(started, folderTime time.Time) report.Check {
+// when one is added or removed, with the REST service's start time. Without
+// that time it falls back on the last healthy restart cfyauth recorded.
+func (r *StatusReport) pendingCheck(started, folderTime time.Time, facts *StoreFacts) report.Check {
 	c := report.Check{ID: "restart-pending"}
+	if facts != nil && facts.LastRestart != nil {
+		c.AddEvidence("recorded_restart", describeRecordedRestart(facts.LastRestart))
+	}
 	if started.IsZero() {
-		c.Status, c.Summary = report.Skip, "the REST service's start time is unknown, so a pending restart cannot be told"
-		return c
+		return r.offlinePendingCheck(c, facts)
 	}
 	c.AddEvidence("service_started", formatTime(started))
+	// supervisord reports start times in whole seconds, so a module written
+	// just before the restart can look newer than the start. When cfyauth
+	// recorded the healthy restart that started the service, its request
+	// time is the precise reference.
+	loadedAt := started
+	if facts != nil && facts.LastRestart != nil && facts.LastRestart.Healthy && startedBy(started, facts.LastRestart) &&
+		facts.LastRestart.At.After(loadedAt) {
+		loadedAt = facts.LastRestart.At
+	}
 	var changed []string
 	for _, m := range r.Modules {
-		if m.ModifiedAt.After(started) {
+		if m.ModifiedAt.After(loadedAt) {
 			changed = append(changed, m.Name)
 		}
 	}
 	sort.Strings(changed)
-	folderChanged := folderTime.After(started)
+	folderChanged := folderTime.After(loadedAt)
 	pending := len(changed) > 0 || folderChanged
 	r.RestartPending = &pending
 	switch {
@@ -260,11 +311,63 @@ func (r *StatusReport) pendingCheck(started, folderTime time.Time) report.Check 
 		c.Status = report.Warn
 		c.Summary = fmt.Sprintf("restart pending: a module was added or removed after the REST service started at %s", humanTime(started))
 		c.Hint = "run 'cfyauth restart' to load the changes"
+	case facts != nil && facts.LastRestart != nil && !facts.LastRestart.Healthy && startedBy(started, facts.LastRestart):
+		// The service runs what it loaded at the restart cfyauth made, and
+		// that restart failed its health check.
+		c.Status = report.Warn
+		c.Summary = fmt.Sprintf("no module changed since the REST service started at %s, but that restart failed its health check: %s",
+			humanTime(started), describeRecordedRestart(facts.LastRestart))
+		c.Hint = "run 'cfyauth restart' to see the failing check, or 'cfyauth rollback' to restore the previous module set"
 	default:
 		c.Status = report.Pass
 		c.Summary = fmt.Sprintf("no module changed since the REST service started at %s", humanTime(started))
 	}
 	return c
+}
+
+// recordedRestartWindow bounds how long after a recorded restart request
+// the service's start time may be for status to take it as that restart's
+// start: longer than any health gate timeout in use, short enough that a
+// restart by hand a day later is not mistaken for it.
+const recordedRestartWindow = 15 * time.Minute
+
+// startedBy reports whether a service start time belongs to the recorded
+// restart: no earlier than its request (start times may be whole seconds)
+// and within recordedRestartWindow of it.
+func startedBy(started time.Time, rr *RecordedRestart) bool {
+	return !started.Before(rr.At.Add(-time.Second)) && started.Sub(rr.At) < recordedRestartWindow
+}
+
+// offlinePendingCheck decides from cfyauth's store when the service
+// manager gave no start time.
+func (r *StatusReport) offlinePendingCheck(c report.Check, facts *StoreFacts) report.Check {
+	if facts == nil || facts.RestartPending == "" || facts.RestartPending == "unknown" {
+		c.Status, c.Summary = report.Skip, "the REST service's start time is unknown, so a pending restart cannot be told"
+		return c
+	}
+	pending := facts.RestartPending == "yes"
+	r.RestartPending = &pending
+	since := "cfyauth's last healthy restart"
+	if facts.LastRestart != nil && facts.LastRestart.Healthy {
+		since += " at " + humanTime(facts.LastRestart.At)
+	}
+	if pending {
+		c.Status = report.Warn
+		c.Summary = "restart pending: a module changed after " + since + " (the service manager gave no start time)"
+		c.Hint = "run 'cfyauth restart' to load the changes"
+		return c
+	}
+	c.Status = report.Pass
+	c.Summary = "no module changed since " + since + " (the service manager gave no start time)"
+	return c
+}
+
+func describeRecordedRestart(rr *RecordedRestart) string {
+	s := fmt.Sprintf("%s via %s, ", humanTime(rr.At), rr.Via)
+	if rr.Healthy {
+		return s + "healthy"
+	}
+	return s + fmt.Sprintf("failed in the %s phase: %s", rr.FailedPhase, rr.Failure)
 }
 
 // inspectREST requests the health endpoint once and, with credentials, the

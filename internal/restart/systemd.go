@@ -255,7 +255,7 @@ func (s *Systemd) callError(unit, action string, err error) error {
 			Wrap(err).WithHint("unmask it with 'systemctl unmask %s' if it should run", unit)
 	case dbusServiceUnknown, dbusNameHasNoOwner, dbusUnknownObject:
 		return apperr.Environment("no_systemd", "no systemd on %s: %s", s.busName(), detail).
-			Wrap(err).WithHint("on managers where supervisord runs the REST service, pass --service-manager supervisord")
+			Wrap(err).WithHint("on managers where supervisord runs the REST service, pass --via supervisord")
 	case systemdJobTypeInvalid:
 		return apperr.Failed("restart_failed", "cannot %s %s: %s", action, unit, detail).Wrap(err)
 	}
@@ -276,7 +276,7 @@ func (s *Systemd) busName() string {
 func unitNotFound(unit string) *apperr.Error {
 	return apperr.Environment("unit_not_found", "systemd has no unit %s", unit).
 		WithHint("check the name with 'systemctl list-units --all \"cloudify-*\"' and pass it with --unit").
-		WithHint("on managers where supervisord runs the REST service, pass --service-manager supervisord")
+		WithHint("on managers where supervisord runs the REST service, pass --via supervisord")
 }
 
 func unitLoadFailed(unit string, err error) *apperr.Error {
@@ -297,7 +297,7 @@ func connectError(address string, err error) error {
 	return apperr.Environment("no_bus", "cannot connect to %s: %v", where, err).
 		Wrap(err).
 		WithHint("check that dbus and systemd are running; pass --bus-address ADDRESS (or set DBUS_SYSTEM_BUS_ADDRESS) for a bus elsewhere").
-		WithHint("on managers where supervisord runs the REST service, pass --service-manager supervisord")
+		WithHint("on managers where supervisord runs the REST service, pass --via supervisord")
 }
 
 // isAuthRejected reports whether the bus rejected the connection during

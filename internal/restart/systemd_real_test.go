@@ -36,12 +36,14 @@ func TestMain(m *testing.M) {
 	} else {
 		systemdErr = err
 	}
+	startTestSupervisord()
 	code := m.Run()
 	if realSystemd != nil {
 		if err := realSystemd.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 		}
 	}
+	stopTestSupervisord()
 	os.Exit(code)
 }
 
@@ -49,12 +51,7 @@ func TestMain(m *testing.M) {
 // CFYAUTH_REQUIRE_SERVERS=1) when it could not start.
 func needSystemd(t *testing.T) *restarttest.Systemd {
 	t.Helper()
-	if systemdErr != nil {
-		if restarttest.RequireServers() {
-			t.Fatalf("real systemd required (CFYAUTH_REQUIRE_SERVERS=1): %v", systemdErr)
-		}
-		t.Skipf("skipping: %v", systemdErr)
-	}
+	restarttest.SkipUnavailable(t, "systemd", systemdErr)
 	return realSystemd
 }
 
@@ -73,17 +70,12 @@ type standinFixture struct {
 func newStandin(t *testing.T, unit string, port int, st restarttest.Standin, modules map[string]string) *standinFixture {
 	t.Helper()
 	sd := needSystemd(t)
-	root := filepath.Join(t.TempDir(), "mgr")
-	if _, err := manager.InitSandbox(root, manager.SandboxOptions{Release: "5.1", Now: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	layout, err := manager.Open(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	layout := newLayout(t, "5.1")
+	root := layout.Root
 	for name, src := range modules {
 		writeModule(t, layout, name, src)
 	}
+	var err error
 	if port == 0 {
 		if port, err = restarttest.FreePort(); err != nil {
 			t.Fatal(err)

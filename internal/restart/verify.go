@@ -166,8 +166,8 @@ func (r *gateRun) waitOneRunning(ctx context.Context, before ServiceStatus) (Ser
 			}
 		case waiting:
 			c := report.Check{ID: string(PhaseRunning), Subject: name, Status: report.Fail, Duration: r.now().Sub(start),
-				Summary: fmt.Sprintf("%s is still %s (%s) when --timeout %s ran out", name, st.ActiveState, st.SubState, r.opts.Timeout),
-				Hint:    "raise --timeout if the service is slow to start, or read its last output, shown with this failure"}
+				Summary: fmt.Sprintf("%s is still %s (%s) when %s %s ran out", name, st.ActiveState, st.SubState, r.opts.TimeoutFlag, r.opts.Timeout),
+				Hint:    "raise " + r.opts.TimeoutFlag + " if the service is slow to start, or read its last output, shown with this failure"}
 			return st, r.addCheck(ctx, PhaseRunning, c)
 		default:
 			c := report.Check{ID: string(PhaseRunning), Subject: name, Status: report.Fail, Duration: r.now().Sub(start),
@@ -179,6 +179,14 @@ func (r *gateRun) waitOneRunning(ctx context.Context, before ServiceStatus) (Ser
 	}
 }
 
+// noInvocationIDReason names the service manager that gives no invocation ID.
+func (r *gateRun) noInvocationIDReason() string {
+	if r.gate.Manager != nil && r.gate.Manager.Name() == KindSupervisord {
+		return "supervisord"
+	}
+	return "this systemd (older than 232)"
+}
+
 // checkNewProcess adds the process and running checks of a running service.
 func (r *gateRun) checkNewProcess(ctx context.Context, before, after ServiceStatus, waited time.Duration) bool {
 	c := report.Check{ID: string(PhaseProcess), Subject: after.Service, Duration: waited}
@@ -186,7 +194,7 @@ func (r *gateRun) checkNewProcess(ctx context.Context, before, after ServiceStat
 	if after.HasInvocationID {
 		c.AddEvidence("invocation_id_before", before.InvocationID).AddEvidence("invocation_id_after", after.InvocationID)
 	} else {
-		c.AddEvidence("invocation_id", "not provided by this systemd (older than 232); compared main process start times")
+		c.AddEvidence("invocation_id", "not provided by "+r.noInvocationIDReason()+"; compared main process start times")
 		c.AddEvidence("main_started_before", formatTime(before.MainStartedAt)).AddEvidence("main_started_after", formatTime(after.MainStartedAt))
 	}
 	if reason := sameProcess(before, after); reason != "" {
@@ -255,8 +263,8 @@ func (r *gateRun) settle(ctx context.Context) bool {
 	for r.now().Before(end) {
 		if !r.now().Before(r.deadline) {
 			c := report.Check{ID: string(PhaseSettle), Status: report.Fail, Duration: r.now().Sub(start),
-				Summary: fmt.Sprintf("the settle window of %s did not end within --timeout %s", r.opts.Settle, r.opts.Timeout),
-				Hint:    "make --timeout longer than --settle plus the service's start time"}
+				Summary: fmt.Sprintf("the settle window of %s did not end within %s %s", r.opts.Settle, r.opts.TimeoutFlag, r.opts.Timeout),
+				Hint:    "make " + r.opts.TimeoutFlag + " longer than --settle plus the service's start time"}
 			return r.addCheck(ctx, PhaseSettle, c)
 		}
 		if err := r.pause(ctx, end); err != nil {
@@ -342,7 +350,7 @@ func (r *gateRun) waitREST(ctx context.Context) bool {
 		if !r.now().Before(r.deadline) {
 			c := report.Check{ID: string(PhaseREST), Status: report.Fail, Duration: r.now().Sub(start),
 				Summary: fmt.Sprintf("GET %s did not return HTTP 200 within %s (last response: %s)", url, r.opts.Timeout, last),
-				Hint:    "the service runs but is not ready; read its last output, shown with this failure, or raise --timeout if it is slow to start"}
+				Hint:    "the service runs but is not ready; read its last output, shown with this failure, or raise " + r.opts.TimeoutFlag + " if it is slow to start"}
 			c.AddEvidence("url", url).AddEvidence("attempts", attempt).AddEvidence("last_response", last)
 			return r.addCheck(ctx, PhaseREST, c)
 		}

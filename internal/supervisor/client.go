@@ -43,6 +43,9 @@ func (f *Fault) Error() string {
 	return fmt.Sprintf("supervisord fault %d (%s): %s", f.Code, faultName(f.Code), f.Explain())
 }
 
+// Name returns the fault's name in supervisord, such as SPAWN_ERROR.
+func (f *Fault) Name() string { return faultName(f.Code) }
+
 // Explain returns what the fault means for the program, in plain words.
 func (f *Fault) Explain() string {
 	switch f.Code {
@@ -249,4 +252,67 @@ func (c *Client) TailStderr(ctx context.Context, name string, length int) (strin
 	}
 	text, _ := reply[0].(string)
 	return text, nil
+}
+
+// StderrTail is the end of a program's stderr log.
+type StderrTail struct {
+	Text string
+	// Size is the log's size in bytes when it was read; the last byte of
+	// Text is the byte before Size.
+	Size int64
+	// Overflow is set when the log holds more than Text.
+	Overflow bool
+}
+
+// TailStderrLog returns up to length bytes from the end of the program's
+// stderr log, and the log's size. A length of 0 returns only the size.
+func (c *Client) TailStderrLog(ctx context.Context, name string, length int) (StderrTail, error) {
+	var reply []any
+	if err := c.call(ctx, "supervisor.tailProcessStderrLog", &reply, name, 0, length); err != nil {
+		return StderrTail{}, err
+	}
+	var tail StderrTail
+	if len(reply) > 0 {
+		tail.Text, _ = reply[0].(string)
+	}
+	if len(reply) > 1 {
+		switch v := reply[1].(type) {
+		case int64:
+			tail.Size = v
+		case int:
+			tail.Size = int64(v)
+		}
+	}
+	if len(reply) > 2 {
+		tail.Overflow, _ = reply[2].(bool)
+	}
+	return tail, nil
+}
+
+// ReloadConfig makes supervisord read its configuration files again, as
+// 'supervisorctl reread' does, and returns the program groups that were
+// added, changed and removed. Nothing is started or stopped.
+func (c *Client) ReloadConfig(ctx context.Context) (added, changed, removed []string, err error) {
+	var reply [][][]string
+	if err := c.call(ctx, "supervisor.reloadConfig", &reply); err != nil {
+		return nil, nil, nil, err
+	}
+	if len(reply) == 1 && len(reply[0]) == 3 {
+		return reply[0][0], reply[0][1], reply[0][2], nil
+	}
+	return nil, nil, nil, fmt.Errorf("decode supervisor.reloadConfig reply: unexpected shape %v", reply)
+}
+
+// AddProcessGroup starts managing a program group that ReloadConfig
+// reported as added; programs with autostart then start.
+func (c *Client) AddProcessGroup(ctx context.Context, name string) error {
+	var ok bool
+	return c.call(ctx, "supervisor.addProcessGroup", &ok, name)
+}
+
+// RemoveProcessGroup stops managing a program group whose programs are all
+// stopped.
+func (c *Client) RemoveProcessGroup(ctx context.Context, name string) error {
+	var ok bool
+	return c.call(ctx, "supervisor.removeProcessGroup", &ok, name)
 }

@@ -100,7 +100,13 @@ command=/bin/false
 autostart=false
 startsecs=1
 startretries=0
+
+[include]
+files=%[1]s/conf.d/*.conf
 `, dir, port)
+	if err := os.Mkdir(filepath.Join(dir, "conf.d"), 0o755); err != nil {
+		return nil, err
+	}
 	confPath := filepath.Join(dir, "supervisord.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		return nil, err
@@ -263,6 +269,9 @@ command=/bin/true
 	}
 	if cfg.Username != "admin" {
 		t.Errorf("Username = %q", cfg.Username)
+	}
+	if cfg.HashedPassword() {
+		t.Errorf("HashedPassword() = true for a plain password")
 	}
 	if cfg.Password != "pa;ss" {
 		t.Errorf("Password = %q, want the value with its inline semicolon", cfg.Password)

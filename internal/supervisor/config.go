@@ -15,6 +15,17 @@ type SocketConfig struct {
 	Password string
 	// Includes are the glob patterns of the [include] section's files key.
 	Includes []string
+	// CtlUsername and CtlPassword are the [supervisorctl] credentials,
+	// which supervisorctl sends. They are needed when [unix_http_server]
+	// stores its password as a SHA-1 hash ("{SHA}" followed by hex).
+	CtlUsername string
+	CtlPassword string
+}
+
+// HashedPassword reports whether [unix_http_server] stores its password as
+// a SHA-1 hash, which a client cannot send.
+func (c SocketConfig) HashedPassword() bool {
+	return strings.HasPrefix(c.Password, "{SHA}")
 }
 
 // ParseConfig reads the parts of a supervisord configuration file that a
@@ -50,6 +61,10 @@ func ParseConfig(r io.Reader) (SocketConfig, error) {
 			cfg.Username = value
 		case section == "unix_http_server" && key == "password":
 			cfg.Password = value
+		case section == "supervisorctl" && key == "username":
+			cfg.CtlUsername = value
+		case section == "supervisorctl" && key == "password":
+			cfg.CtlPassword = value
 		case section == "include" && key == "files":
 			cfg.Includes = strings.Fields(value)
 		}

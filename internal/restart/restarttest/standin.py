@@ -62,7 +62,7 @@ def make_logger(root):
     logger = logging.getLogger("manager_rest")
     logger.setLevel(logging.INFO)
     fmt = logging.Formatter("%(asctime)s [%(process)d] %(levelname)s: %(message)s")
-    for handler in (logging.FileHandler(path), logging.StreamHandler(sys.stdout)):
+    for handler in (logging.FileHandler(path), logging.StreamHandler(sys.stderr)):
         handler.setFormatter(fmt)
         logger.addHandler(handler)
     return logger

@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	sd "github.com/coreos/go-systemd/v22/dbus"
@@ -32,6 +33,19 @@ const InstallHint = "run as root after 'bash scripts/testenv/systemd-user.sh ins
 // RequireServers reports whether a missing prerequisite must fail a test
 // instead of skipping it (CFYAUTH_REQUIRE_SERVERS=1, as in CI).
 func RequireServers() bool { return os.Getenv("CFYAUTH_REQUIRE_SERVERS") == "1" }
+
+// SkipUnavailable skips the test when a server could not start (startErr
+// is not nil), or fails it under CFYAUTH_REQUIRE_SERVERS=1.
+func SkipUnavailable(t testing.TB, server string, startErr error) {
+	t.Helper()
+	if startErr == nil {
+		return
+	}
+	if RequireServers() {
+		t.Fatalf("real %s required (CFYAUTH_REQUIRE_SERVERS=1): %v", server, startErr)
+	}
+	t.Skipf("skipping: %v", startErr)
+}
 
 // Systemd is a running systemd user manager with its own bus.
 type Systemd struct {

@@ -132,8 +132,9 @@ func (r *changeRestarter) prepareLogins() error {
 			TLS: restapi.TLSOptions{CAFile: app.Global.CACert, ManagerPath: managerPathFunc(app.Global.Root)}})
 	}
 	if f.VerifyLogin != "" {
-		password, source, err := loginSecretRead(app, loginSecretSources{
-			What: "password for user " + f.VerifyLogin, Stdin: f.PasswordStdin, StdinFlag: "password-stdin",
+		password, source, err := requireSecret(app, SecretSource{
+			What: "the password for user " + f.VerifyLogin, Prompt: "Password for user " + f.VerifyLogin + ": ",
+			Stdin: f.PasswordStdin, StdinFlag: "password-stdin",
 			File: f.PasswordFile, FileFlag: "password-file", EnvVar: "CFYAUTH_PASSWORD",
 		})
 		if err != nil {

@@ -155,7 +155,7 @@ func TestOktaCheckFromManagerFailures(t *testing.T) {
 			[]string{"--root", root, "okta", "check", "--saml-response", file, "--from-manager"},
 			"so cfyauth does not guess the manager's URL"},
 		{"unreadable password file", nil, append(append([]string{}, args...), "--admin-password-file", filepath.Join(t.TempDir(), "missing")),
-			"cannot read --admin-password-file"},
+			"missing does not exist"},
 	}
 	for _, tc := range usage {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -451,26 +450,22 @@ func connectOptions(app *App, layout *manager.Layout, f serviceFlags, units []st
 // --admin-password-file, CFYAUTH_ADMIN_PASSWORD or CLOUDIFY_PASSWORD, never
 // from a flag value.
 func adminCredentials(app *App, passwordFile string) (*restart.Credentials, error) {
-	password := ""
-	switch {
-	case passwordFile != "":
-		data, err := os.ReadFile(passwordFile)
-		if err != nil {
-			return nil, apperr.Usage("invalid_password_file", "cannot read --admin-password-file %s: %v", passwordFile, err).
-				WithHint("pass a readable file that holds the admin password on its first line")
-		}
-		password = strings.SplitN(string(data), "\n", 2)[0]
-		password = strings.TrimRight(password, "\r")
-	case app.Getenv("CFYAUTH_ADMIN_PASSWORD") != "":
-		password = app.Getenv("CFYAUTH_ADMIN_PASSWORD")
-	case app.Getenv("CLOUDIFY_PASSWORD") != "":
-		password = app.Getenv("CLOUDIFY_PASSWORD")
-	default:
-		return nil, nil
-	}
 	user := app.Getenv("CLOUDIFY_USERNAME")
 	if user == "" {
 		user = "admin"
+	}
+	// The admin password is optional here: without it the checks that need
+	// it are skipped, so cfyauth never prompts for it.
+	password, origin, err := requireSecret(app, SecretSource{
+		What:        "the password of the manager admin " + user,
+		File:        passwordFile,
+		FileFlag:    "admin-password-file",
+		EnvVar:      "CFYAUTH_ADMIN_PASSWORD",
+		MoreEnvVars: []string{"CLOUDIFY_PASSWORD"},
+		NoPrompt:    true,
+	})
+	if err != nil || origin == "" {
+		return nil, err
 	}
 	return &restart.Credentials{Username: user, Password: password, Tenant: app.Getenv("CLOUDIFY_TENANT")}, nil
 }

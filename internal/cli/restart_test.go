@@ -105,7 +105,7 @@ func TestCheckGateDurations(t *testing.T) {
 
 func TestAdminCredentialsSources(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "pw")
-	if err := os.WriteFile(file, []byte("from-file\r\nsecond line\n"), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte("from-file\r\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{"CFYAUTH_ADMIN_PASSWORD": "from-cfyauth", "CLOUDIFY_PASSWORD": "from-cloudify",

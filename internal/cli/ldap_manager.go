@@ -120,8 +120,8 @@ func (o *ldapManagerOptions) client(app *App) (*restapi.Client, restapi.Credenti
 	return client, creds, err
 }
 
-// finish adds the notes that depend on the resolved settings. It rejects a
-// service account whose password the manager masked and, when the command
+// finish adds the notes that depend on the resolved settings. It rejects
+// settings that would use a value the manager masked and, when the command
 // needs a server, a manager without LDAP that no other source fills in.
 func (m *ldapManager) finish(s *ldapprobe.Settings, needServer bool) error {
 	if !m.settings.HasServer() && len(s.Servers) == 0 {
@@ -131,9 +131,8 @@ func (m *ldapManager) finish(s *ldapprobe.Settings, needServer bool) error {
 		}
 		m.Notes = append(m.Notes, "the manager has no ldap_server: LDAP is not configured there")
 	}
-	if m.settings.PasswordMasked && s.Username != "" && s.Password == "" {
-		return apperr.Usage("masked_ldap_password", "the manager sent ldap_password masked, so the service account %s cannot bind: %s is not a sys_admin", s.Username, m.AdminUser).
-			WithHint("log in as a sys_admin with --admin-user (or CLOUDIFY_USERNAME), or pass the service account's password with --ldap-password-file")
+	if err := m.checkMasked(s); err != nil {
+		return err
 	}
 	anyLDAPS := false
 	for _, raw := range s.Servers {
@@ -146,6 +145,27 @@ func (m *ldapManager) finish(s *ldapprobe.Settings, needServer bool) error {
 	if anyLDAPS && s.CAPEM != "" {
 		m.Notes = append(m.Notes, fmt.Sprintf("the manager does not return its LDAP CA certificate (from Cloudify 5.2 it is kept in the manager's database), so the CA comes from %s: it must be the CA the manager uses",
 			s.Sources[ldapprobe.KeyCAPath]))
+	}
+	return nil
+}
+
+// checkMasked rejects settings that would bind with a value the manager
+// masked for an admin who is not sys_admin. Such a value is never used:
+// the service account must then come from a flag, a CFYAUTH_LDAP_*
+// variable or --settings, or the admin must be a sys_admin.
+func (m *ldapManager) checkMasked(s *ldapprobe.Settings) error {
+	sysAdminHint := fmt.Sprintf("log in as a sys_admin with --admin-user (or CLOUDIFY_USERNAME): %s is not one, and the manager shows the service account only to a sys_admin", m.AdminUser)
+	source := s.Sources[ldapprobe.KeyUsername].Kind
+	fromManager := source == ldapprobe.SourceUnset || source == ldapprobe.SourceDefault
+	if m.settings.UsernameMasked && fromManager {
+		return apperr.Usage("masked_ldap_username", "the manager sent ldap_username masked to %s, so cfyauth does not know whether the manager binds as a service account, or as which", m.AdminUser).
+			WithHint("%s", sysAdminHint).
+			WithHint("or pass the service account with --ldap-username NAME and its password with --ldap-password-file FILE (--ldap-username '' when the manager uses none)")
+	}
+	if m.settings.PasswordMasked && s.Username != "" && s.Password == "" {
+		return apperr.Usage("masked_ldap_password", "the manager sent ldap_password masked to %s, so the service account %s cannot bind", m.AdminUser, s.Username).
+			WithHint("%s", sysAdminHint).
+			WithHint("or pass the service account's password with --ldap-password-file FILE (or CFYAUTH_LDAP_PASSWORD)")
 	}
 	return nil
 }

@@ -120,11 +120,18 @@ func Check(s *Settings, opts CheckOptions) ([]*SettingsError, []Warning) {
 	} else if anyLDAPS && s.CAPEM == "" {
 		fail(KeyServer, missingCA, caHint)
 	}
+	// The manager answers 400 to ldap:// with ldap_ca_cert. A StartTLS
+	// probe needs the CA to verify the server, so there it only warns.
 	if anyPlain && s.CAPEM != "" {
+		caKey := KeyCAPath
+		if s.CAPath == "" {
+			caKey = KeyCACert
+		}
 		if opts.StartTLS {
-			warn(KeyCAPath, "the manager rejects a CA certificate with ldap:// ('CA certificate cannot be provided when not using ldaps.'); cfyauth uses it only to verify StartTLS")
+			warn(caKey, "the manager rejects a CA certificate with ldap:// ('CA certificate cannot be provided when not using ldaps.'); cfyauth uses it only to verify StartTLS")
 		} else {
-			warn(KeyCAPath, "the manager rejects a CA certificate with ldap:// ('CA certificate cannot be provided when not using ldaps.'), and cfyauth ignores it without --starttls")
+			fail(caKey, "the manager rejects a CA certificate with ldap:// ('CA certificate cannot be provided when not using ldaps.')",
+				"use ldaps://HOST:636 with the CA, or drop --ldap-ca-path for plain ldap:// (with --starttls the CA verifies a StartTLS probe)")
 		}
 	}
 	if opts.StartTLS {

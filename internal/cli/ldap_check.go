@@ -47,9 +47,10 @@ first layer that fails for a server:
 
   tcp           connect to host and port
   tls           the TLS handshake (ldaps://, or StartTLS with --starttls)
-  tls.chain     the certificate chain against the CA of --ldap-ca-path
+  tls.chain     the certificate chain leads to the CA of --ldap-ca-path
   tls.hostname  the certificate names the host of the URL
-  tls.expiry    validity, with a warning inside 30 days
+  tls.expiry    validity of the certificates and the CA, with a warning
+                inside 30 days
   rootdse       naming contexts, vendor, controls and extensions
   base-dn       the base DN lies inside a naming context (else a referral)
   service-bind  the service account's bind, when ldap_username is set

@@ -111,8 +111,11 @@ func (p *serverProbe) connectTLS(ctx context.Context, mode string, started time.
 		return p.record(c, started)
 	}
 
-	facts := tlsFacts{state: tc.ConnectionState(), roots: p.roots, host: p.url.Host, now: p.opts.Now(), insecure: p.opts.InsecureSkipVerify}
+	facts := tlsFacts{state: tc.ConnectionState(), roots: p.roots, caCerts: p.caCerts, host: p.url.Host, now: p.opts.Now(), insecure: p.opts.InsecureSkipVerify}
 	facts.caSource = p.caSource()
+	if len(facts.state.PeerCertificates) > 0 {
+		facts.verified = verifyChain(facts)
+	}
 	if !p.record(checkTLSVersion(facts, mode), started) {
 		return false
 	}

@@ -374,33 +374,49 @@ func TestProbeWrongCA(t *testing.T) {
 
 func TestProbeCertificateFaults(t *testing.T) {
 	srv := needSlapd(t)
-	ca := ldaptest.NewCA(t, "Fault CA")
 	now := time.Now()
+	ca := ldaptest.NewCA(t, "Fault CA")
+	// A CA made after its server certificate expired, and one that has
+	// itself expired: no time exists at which crypto/x509 verifies either
+	// chain, yet only the dates are wrong.
+	newCA := ldaptest.NewCAValid(t, "New CA", now.Add(-time.Hour), now.Add(365*24*time.Hour))
+	expiredCA := ldaptest.NewCAValid(t, "Expired CA", now.Add(-30*24*time.Hour), now.Add(-24*time.Hour))
 	tests := []struct {
 		name    string
+		ca      *ldaptest.CA
 		names   []string
 		from    time.Time
 		until   time.Time
 		layer   string
 		status  report.Status
 		summary string
+		hint    string
 	}{
-		{"another host", []string{"ldap.other.test"}, now.Add(-time.Hour), now.Add(90 * 24 * time.Hour), LayerTLSHostname, report.Fail, "not valid for the IP address 127.0.0.1"},
-		{"name but no IP", []string{"localhost"}, now.Add(-time.Hour), now.Add(90 * 24 * time.Hour), LayerTLSHostname, report.Fail, "it lists DNS:localhost"},
-		{"expired", []string{"127.0.0.1"}, now.Add(-48 * time.Hour), now.Add(-24 * time.Hour), LayerTLSExpiry, report.Fail, "expired on"},
-		{"expires soon", []string{"127.0.0.1"}, now.Add(-time.Hour), now.Add(10 * 24 * time.Hour), LayerTLSExpiry, report.Warn, "expires on"},
+		{"another host", ca, []string{"ldap.other.test"}, now.Add(-time.Hour), now.Add(90 * 24 * time.Hour), LayerTLSHostname, report.Fail, "not valid for the IP address 127.0.0.1", "reissue it"},
+		{"name but no IP", ca, []string{"localhost"}, now.Add(-time.Hour), now.Add(90 * 24 * time.Hour), LayerTLSHostname, report.Fail, "it lists DNS:localhost", "reissue it"},
+		{"expired", ca, []string{"127.0.0.1"}, now.Add(-48 * time.Hour), now.Add(-24 * time.Hour), LayerTLSExpiry, report.Fail, "certificate expired on", "renew the LDAP server's certificate"},
+		{"expired before its CA", newCA, []string{"127.0.0.1"}, now.Add(-48 * time.Hour), now.Add(-24 * time.Hour), LayerTLSExpiry, report.Fail, "certificate expired on", "renew the LDAP server's certificate"},
+		{"not yet valid", ca, []string{"127.0.0.1"}, now.Add(24 * time.Hour), now.Add(90 * 24 * time.Hour), LayerTLSExpiry, report.Fail, "certificate is not valid before", "check the clocks"},
+		{"expired CA", expiredCA, []string{"127.0.0.1"}, now.Add(-7 * 24 * time.Hour), now.Add(90 * 24 * time.Hour), LayerTLSExpiry, report.Fail, `CA certificate "Expired CA" in ` + expiredCA.PEMFile + " expired on", "pass the CA's current certificate with --ldap-ca-path"},
+		{"expires soon", ca, []string{"127.0.0.1"}, now.Add(-time.Hour), now.Add(10 * 24 * time.Hour), LayerTLSExpiry, report.Warn, "expires on", "before it expires"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := ldaptest.TLSProxy(t, srv.Addr(), ca.Issue(t, tc.names, tc.from, tc.until))
-			res := runProbe(t, base(srv, map[string]any{KeyServer: "ldaps://" + addr, KeyCAPath: ca.PEMFile}),
+			addr := ldaptest.TLSProxy(t, srv.Addr(), tc.ca.Issue(t, tc.names, tc.from, tc.until))
+			res := runProbe(t, base(srv, map[string]any{KeyServer: "ldaps://" + addr, KeyCAPath: tc.ca.PEMFile}),
 				Options{User: "alice", UserPassword: ldaptest.UserPassword})
 			c := layer(t, res, tc.layer)
 			if c.Status != tc.status {
 				t.Fatalf("%s %s: %s", tc.layer, c.Status, c.Summary)
 			}
 			expectSummary(t, c, tc.summary)
-			expectStatus(t, res, map[string]report.Status{LayerTLSChain: report.Pass})
+			if !strings.Contains(c.Hint, tc.hint) {
+				t.Errorf("%s hint %q does not contain %q", tc.layer, c.Hint, tc.hint)
+			}
+			chain := layer(t, res, LayerTLSChain)
+			if chain.Status != report.Pass {
+				t.Errorf("tls.chain %s: %s (%s)", chain.Status, chain.Summary, chain.Hint)
+			}
 			if tc.status == report.Warn {
 				expectStatus(t, res, map[string]report.Status{LayerUserBind: report.Pass})
 			} else {

@@ -466,9 +466,22 @@ func unwrapPathError(err error) error {
 
 // ParseCAPEM returns a pool with every certificate in the PEM text.
 func ParseCAPEM(text string) (*x509.CertPool, error) {
+	certs, err := ParseCACertificates(text)
+	if err != nil {
+		return nil, err
+	}
 	pool := x509.NewCertPool()
+	for _, cert := range certs {
+		pool.AddCert(cert)
+	}
+	return pool, nil
+}
+
+// ParseCACertificates returns every certificate in the PEM text; blocks of
+// other types are skipped.
+func ParseCACertificates(text string) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
 	rest := []byte(text)
-	count := 0
 	for {
 		var block *pem.Block
 		block, rest = pem.Decode(rest)
@@ -480,15 +493,14 @@ func ParseCAPEM(text string) (*x509.CertPool, error) {
 		}
 		cert, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("certificate %d does not parse: %w", count+1, err)
+			return nil, fmt.Errorf("certificate %d does not parse: %w", len(certs)+1, err)
 		}
-		pool.AddCert(cert)
-		count++
+		certs = append(certs, cert)
 	}
-	if count == 0 {
+	if len(certs) == 0 {
 		return nil, errors.New("no PEM CERTIFICATE block found")
 	}
-	return pool, nil
+	return certs, nil
 }
 
 // applyDefaults fills every empty key with the manager's default, which

@@ -67,8 +67,10 @@ first layer that fails for a server:
                 matches those groups, and the tenants and roles they grant
 
 Without a service account the user binds first and the search runs with the
-user's rights, as the manager does. Every step is bounded by --timeout
-(ldap_timeout, default 5s); referrals are reported and never followed. With
+user's rights, as the manager does. Every step (connection, handshake,
+bind, search) is bounded by --timeout (ldap_timeout, default 5s), and the
+test that explains a failed step shares its deadline; referrals are
+reported and never followed. With
 several --ldap-server flags the servers are also compared. The user's
 password comes from --password-stdin, --password-file, CFYAUTH_PASSWORD or a
 prompt on a terminal; an empty password is refused before any bind. Active

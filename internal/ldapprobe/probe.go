@@ -295,3 +295,10 @@ func (p *serverProbe) close() {
 
 // timeout returns the bound of one step.
 func (p *serverProbe) timeout() time.Duration { return p.opts.Settings.Timeout }
+
+// remaining returns what is left of the timeout of a step that started at
+// started. The probes that explain a failed step share its deadline, so a
+// server that accepts and never answers fails a layer after one timeout.
+func (p *serverProbe) remaining(started time.Time) time.Duration {
+	return p.timeout() - time.Since(started)
+}

@@ -457,19 +457,30 @@ func TestProbeProtocolMismatch(t *testing.T) {
 }
 
 func TestProbeSilentServer(t *testing.T) {
-	addr := ldaptest.SilentServer(t)
-	for _, scheme := range []string{"ldap", "ldaps"} {
-		t.Run(scheme, func(t *testing.T) {
-			values := map[string]any{KeyServer: scheme + "://" + addr, KeyDomain: "example.org", KeyTimeout: "300ms"}
-			res := runProbe(t, values, Options{InsecureSkipVerify: true})
-			want := LayerRootDSE
-			if scheme == "ldaps" {
-				want = LayerTLS
+	tests := []struct {
+		name     string
+		scheme   string
+		startTLS bool
+		want     string
+	}{
+		{"ldap", "ldap", false, LayerRootDSE},
+		{"ldaps", "ldaps", false, LayerTLS},
+		{"StartTLS", "ldap", true, LayerTLS},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, accepted := ldaptest.CountingSilentServer(t)
+			values := map[string]any{KeyServer: tc.scheme + "://" + addr, KeyDomain: "example.org", KeyTimeout: "300ms"}
+			res := runProbe(t, values, Options{InsecureSkipVerify: true, StartTLS: tc.startTLS})
+			if res.Servers[0].FailedLayer != tc.want {
+				t.Fatalf("failed layer %q, want %s: %+v", res.Servers[0].FailedLayer, tc.want, res.Servers[0].Checks)
 			}
-			if res.Servers[0].FailedLayer != want {
-				t.Fatalf("failed layer %q, want %s: %+v", res.Servers[0].FailedLayer, want, res.Servers[0].Checks)
+			expectSummary(t, layer(t, res, tc.want), "within")
+			// The step used up its timeout, so no second connection
+			// tests what the port speaks: the layer takes one timeout.
+			if n := accepted(); n != 1 {
+				t.Errorf("the probe opened %d connections to a server that never answers, want 1", n)
 			}
-			expectSummary(t, layer(t, res, want), "within")
 		})
 	}
 }

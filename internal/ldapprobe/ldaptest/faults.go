@@ -150,6 +150,24 @@ func SilentServer(t testing.TB) string {
 	return listen(t, discard)
 }
 
+// CountingSilentServer is SilentServer that also returns how many
+// connections it has accepted so far.
+func CountingSilentServer(t testing.TB) (addr string, accepted func() int) {
+	var mu sync.Mutex
+	count := 0
+	addr = listen(t, func(c net.Conn) {
+		mu.Lock()
+		count++
+		mu.Unlock()
+		discard(c)
+	})
+	return addr, func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return count
+	}
+}
+
 // SilentListener is SilentServer for callers without a testing.TB; stop
 // closes the listener and every connection.
 func SilentListener() (addr string, stop func(), err error) {

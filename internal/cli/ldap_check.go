@@ -86,7 +86,8 @@ Cloudify 5.2), so ldaps:// needs --ldap-ca-path.
 Exit status: 0 when every check passes (warnings allowed unless --strict),
 1 when a check fails (an unreachable LDAP server included) or the manager
 rejects the admin's credentials, 2 for invalid settings or flags, 3 when
-the manager cannot be reached, 130 when interrupted.`,
+the manager of --from-manager cannot be reached (without its settings
+nothing can be checked), 130 when interrupted.`,
 		Example: `  cfyauth ldap check -s ldaps://ldap.example.com:636 -d example.com -c ca.pem \
       --ldap-username 'cn=svc,ou=services,dc=example,dc=com' --ldap-password-file svc.pw \
       --user jbloggs --password-file user.pw

@@ -66,7 +66,7 @@ func (o *ldapManagerOptions) connect(ctx context.Context, app *App) (*ldapManage
 
 	items, err := client.Config(ctx, "rest")
 	if err != nil {
-		return nil, ldapManagerError(err, client, "read the LDAP settings")
+		return nil, settingsUnreadable(ldapManagerError(err, client, "read the LDAP settings"))
 	}
 	rows := map[string]json.RawMessage{}
 	for _, it := range items {
@@ -186,6 +186,20 @@ func (m *ldapManager) previewInput(ctx context.Context) *ldapprobe.PreviewInput 
 		in.Groups = append(in.Groups, ldapprobe.ManagerGroup{Name: g.Name, LDAPDN: g.LDAPDN, Role: g.Role, Tenants: g.Tenants})
 	}
 	return in
+}
+
+// settingsUnreadable says what a manager that cannot be reached costs:
+// ldap show and ldap check need its settings before anything else, so the
+// command cannot act at all (exit 3). A check that only looks something up
+// on the manager, such as the preview, is reported by that check instead.
+func settingsUnreadable(err error) error {
+	e := apperr.As(err)
+	if e.Kind != apperr.KindEnvironment {
+		return err
+	}
+	e.Message = "--from-manager cannot read the LDAP settings this command needs: " + e.Message
+	e.WithHint("to work without the manager, pass the settings with flags or --settings instead of --from-manager")
+	return e
 }
 
 // ldapManagerError explains a failed request to the manager.

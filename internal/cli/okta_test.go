@@ -197,3 +197,66 @@ func TestOktaCheckCertificateOffManagerHost(t *testing.T) {
 		t.Errorf("without --certificate: exit %d %q", code, stderr)
 	}
 }
+
+// oktaChecks runs okta check with -o json and returns its checks by id.
+func oktaChecks(t *testing.T, args ...string) map[string]oktaCheckRow {
+	t.Helper()
+	_, stdout, stderr := runCLI(t, "", append([]string{"-o", "json"}, args...)...)
+	var doc struct {
+		Checks []oktaCheckRow `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+		t.Fatalf("not one JSON document: %v\nstdout %s\nstderr %s", err, stdout, stderr)
+	}
+	byID := map[string]oktaCheckRow{}
+	for _, c := range doc.Checks {
+		byID[c.ID] = c
+	}
+	return byID
+}
+
+type oktaCheckRow struct {
+	ID      string `json:"id"`
+	Status  string `json:"status"`
+	Summary string `json:"summary"`
+	Hint    string `json:"hint"`
+}
+
+func TestOktaCheckHintsFollowTheFlags(t *testing.T) {
+	idp := oktatest.StartIdP(t, oktatest.IdPOptions{})
+	root, caFile := oktaSandbox(t, idp)
+
+	// A metadata URL whose TLS certificate is not trusted: the fix is the
+	// IdP's CA, and the clock was not read because the requests failed.
+	checks := oktaChecks(t, "--root", root, "okta", "check", "--metadata", idp.MetadataURL())
+	md := checks["metadata"]
+	if md.Status != "fail" || !strings.Contains(md.Hint, "--idp-ca-cert") || strings.Contains(md.Hint, "with --metadata") {
+		t.Errorf("metadata %s: %s (hint %q), want the hint to name --idp-ca-cert", md.Status, md.Summary, md.Hint)
+	}
+	clock := checks["clock"]
+	if clock.Status != "skip" || strings.Contains(clock.Hint, "--metadata https://") || !strings.Contains(clock.Hint, "fix the failed") {
+		t.Errorf("clock %s: %s (hint %q), want a hint about the failed requests", clock.Status, clock.Summary, clock.Hint)
+	}
+
+	// With the CA, a URL that serves something else than metadata: the
+	// URL is the mistake.
+	checks = oktaChecks(t, "--root", root, "okta", "check", "--idp-ca-cert", caFile, "--metadata", idp.URL+"/login/cloudify")
+	if md := checks["metadata"]; md.Status != "fail" || !strings.Contains(md.Hint, "copy the metadata URL again") {
+		t.Errorf("metadata from a sign-in page %s: %s (hint %q)", md.Status, md.Summary, md.Hint)
+	}
+
+	// Without a Console configuration, --sso-url given: the hint does not
+	// suggest it again.
+	if err := os.Remove(filepath.Join(root, "/opt/cloudify-stage/dist/userData/config.json")); err != nil {
+		t.Fatal(err)
+	}
+	checks = oktaChecks(t, "--root", root, "okta", "check", "--idp-ca-cert", caFile, "--sso-url", idp.SSOURL())
+	console := checks["console-config"]
+	if console.Status != "skip" || strings.Contains(console.Hint, "--sso-url") || !strings.Contains(console.Hint, "--console-config FILE") {
+		t.Errorf("console-config %s: %s (hint %q)", console.Status, console.Summary, console.Hint)
+	}
+	checks = oktaChecks(t, "--root", root, "okta", "check")
+	if console := checks["console-config"]; !strings.Contains(console.Hint, "--sso-url URL") {
+		t.Errorf("console-config without --sso-url: hint %q, want it to offer --sso-url", console.Hint)
+	}
+}

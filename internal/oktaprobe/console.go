@@ -168,7 +168,7 @@ func deref(s *string) string {
 
 // consoleChecks reports the Console's SAML mode and whether it validates
 // responses with the same certificate file as the REST service.
-func consoleChecks(layout *manager.Layout, settings *ConsoleSettings, readErr error, restCertHost string, restCerts []*x509.Certificate) []report.Check {
+func consoleChecks(layout *manager.Layout, settings *ConsoleSettings, readErr error, restCertHost string, restCerts []*x509.Certificate, ssoURLGiven bool) []report.Check {
 	mode := report.Check{ID: "console-config", Subject: "console"}
 	var cfgErr *ConsoleConfigError
 	switch {
@@ -188,6 +188,9 @@ func consoleChecks(layout *manager.Layout, settings *ConsoleSettings, readErr er
 			mode.AddEvidence("looked_at", strings.Join(displayPaths(layout, ConsoleConfigPaths), ", "))
 		}
 		mode.Hint = "pass --console-config FILE, or --sso-url URL to check the IdP's sign-in page without it"
+		if ssoURLGiven {
+			mode.Hint = "pass --console-config FILE to check the Console's SAML settings as well"
+		}
 		return []report.Check{mode, skipped("console-cert-path", "console", "no Console configuration found")}
 	}
 	mode.AddEvidence("files", strings.Join(settings.Files, ", ")).

@@ -209,6 +209,10 @@ func metadataChecks(md *Metadata, parseErr error, managerCert *x509.Certificate,
 		doc.Status = report.Fail
 		doc.Summary = "the metadata cannot be used: " + parseErr.Error()
 		doc.Hint = "pass the IdP's SAML metadata (Okta: the app's Identity Provider metadata link) with --metadata"
+		var srcErr *metadataSourceError
+		if errors.As(parseErr, &srcErr) {
+			doc.Hint = srcErr.hint
+		}
 		return []report.Check{doc, skipped("metadata-signature", "metadata", "the metadata could not be read"), skipped("metadata-certs", "metadata", "the metadata could not be read")}
 	}
 

@@ -260,6 +260,10 @@ func consoleCertPathCheck(layout *manager.Layout, settings *ConsoleSettings, res
 	c.Hint = fmt.Sprintf("set %s to %s in %s and restart cloudify-stage, so both check responses with one certificate", key, manager.OktaCertificate, lastFile(settings))
 	consoleCerts, err := readCertificateFile(consoleHost)
 	switch {
+	case errors.Is(err, os.ErrNotExist):
+		c.AddEvidence("console_cert", "missing")
+		c.Summary = fmt.Sprintf("the Console's %s names %s, which does not exist, so the Console cannot check the IdP's signature", key, settings.CertPath)
+		c.Hint = fmt.Sprintf("set %s to %s in %s and restart cloudify-stage", key, manager.OktaCertificate, lastFile(settings))
 	case err != nil:
 		c.AddEvidence("console_cert", "unreadable: "+err.Error())
 	case len(restCerts) > 0 && consoleCerts[0].Equal(restCerts[0]):

@@ -93,6 +93,12 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	res.CertificatePath = certDisplay
+	// Hints name the file the REST service reads, also when --certificate
+	// names a candidate file.
+	installPath := manager.OktaCertificate
+	if opts.Layout != nil {
+		installPath = opts.Layout.Display(manager.OktaCertificate)
+	}
 	certs, certErr := readCertificateFile(certHost)
 	if errors.Is(certErr, os.ErrPermission) {
 		return nil, apperr.Environment("permission_denied", "permission denied reading %s", certDisplay).Wrap(certErr).
@@ -105,7 +111,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			installed = certs[0]
 			info := DescribeCertificate(installed)
 			res.Certificate = &info
-			checks = append(checks, certificateValidityCheck(installed, now(), certDisplay))
+			checks = append(checks, certificateValidityCheck(installed, now(), installPath))
 		} else {
 			checks = append(checks, skipped("cert-validity", "certificate", "no certificate was read"))
 		}
@@ -149,7 +155,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			} else {
 				md = nil
 			}
-			return metadataChecks(md, err, installed, certDisplay, now())
+			return metadataChecks(md, err, installed, certDisplay, installPath, now())
 		})
 	default:
 		res.Checks = append(res.Checks,

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -258,5 +259,41 @@ func TestOktaCheckHintsFollowTheFlags(t *testing.T) {
 	checks = oktaChecks(t, "--root", root, "okta", "check")
 	if console := checks["console-config"]; !strings.Contains(console.Hint, "--sso-url URL") {
 		t.Errorf("console-config without --sso-url: hint %q, want it to offer --sso-url", console.Hint)
+	}
+}
+
+// TestOktaCheckUserJSONShape pins the user object that docs/okta.md
+// describes: name_id, name_id_format and the attributes as sent.
+func TestOktaCheckUserJSONShape(t *testing.T) {
+	idp := oktatest.StartIdP(t, oktatest.IdPOptions{})
+	idp.AddUser(oktatest.User{Name: "jane.doe@example.test", Password: "pw", Email: "jane.doe@example.test", GivenName: "Jane", Surname: "Doe", Groups: []string{"Cloudify Admins"}})
+	root, caFile := oktaSandbox(t, idp)
+	captured := idp.Login("jane.doe@example.test", "pw")
+
+	_, stdout, stderr := runCLI(t, captured, "--root", root, "-o", "json", "okta", "check", "--offline",
+		"--manager-host", oktatest.ManagerHost, "--idp-ca-cert", caFile, "--saml-response", "-")
+	var doc struct {
+		User map[string]json.RawMessage `json:"user"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || doc.User == nil {
+		t.Fatalf("no user object: %v\nstdout %s\nstderr %s", err, stdout, stderr)
+	}
+	var keys []string
+	for k := range doc.User {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if got := strings.Join(keys, ","); got != "attributes,name_id,name_id_format" {
+		t.Errorf("user has the fields %s, want attributes,name_id,name_id_format (user_groups only with --from-manager)", got)
+	}
+	var attributes map[string][]string
+	if err := json.Unmarshal(doc.User["attributes"], &attributes); err != nil {
+		t.Fatalf("attributes is not a map of value lists: %v", err)
+	}
+	want := map[string]string{"username": "jane.doe@example.test", "email": "jane.doe@example.test", "firstname": "Jane", "lastname": "Doe", "groups": "Cloudify Admins"}
+	for name, value := range want {
+		if got := attributes[name]; len(got) != 1 || got[0] != value {
+			t.Errorf("attributes.%s = %q, want [%q]", name, got, value)
+		}
 	}
 }

@@ -2,8 +2,11 @@ package cli
 
 import (
 	"fmt"
+	"net"
+	"net/url"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -327,12 +330,60 @@ func testLoginDocument(client *restapi.Client, res *restapi.LoginResult, passwor
 	case out.External:
 		out.Notes = append(out.Notes, fmt.Sprintf("an authenticator module accepted the login, so the manager created or updated user %s (its groups, tenants and last login)", res.Username))
 	case out.AuthMethod == "":
-		out.Notes = append(out.Notes, "the manager sent no X-Cloudify-Audit-Auth-Method header (nginx removes it, and managers before 6.2 do not send it): call the REST service on the manager host, --manager-url "+restapi.DefaultManagerURL+", to see how the login was authenticated")
-		if res.IDP != nil && len(res.IDP.Names) > 0 && !strings.EqualFold(res.Username, "admin") {
+		out.Notes = append(out.Notes, noAuthMethodNote(out.ManagerURL, res.Version))
+		admin := strings.EqualFold(res.Username, "admin")
+		switch {
+		case admin:
+		case res.IDP != nil && len(res.IDP.Names) > 0:
 			out.Notes = append(out.Notes, fmt.Sprintf("authenticator modules are loaded, so this login most likely went through them, and the manager created or updated user %s", res.Username))
+		case res.IDP == nil:
+			out.Notes = append(out.Notes, fmt.Sprintf("which authenticators are loaded is unknown too; if an authenticator module accepted this login, the manager created or updated user %s (its groups, tenants and last login)", res.Username))
 		}
 	}
 	return out
+}
+
+// noAuthMethodNote explains a login without the X-Cloudify-Audit-Auth-Method
+// header. Managers before 6.2 never send it, and nginx removes it, so only
+// a URL other than the REST service itself gets the advice to call that.
+func noAuthMethodNote(managerURL string, version *restapi.Version) string {
+	switch {
+	case version != nil && versionBefore(version.Version, 6, 2):
+		return fmt.Sprintf("the manager sent no X-Cloudify-Audit-Auth-Method header (Cloudify %s does not send it; it came in 6.2), so how the login was authenticated is unknown", version.Version)
+	case isRESTService(managerURL):
+		return "the manager sent no X-Cloudify-Audit-Auth-Method header (managers before 6.2 do not send it), so how the login was authenticated is unknown"
+	}
+	return "the manager sent no X-Cloudify-Audit-Auth-Method header (nginx removes it, and managers before 6.2 do not send it): call the REST service on the manager host, --manager-url " + restapi.DefaultManagerURL + ", to see how the login was authenticated"
+}
+
+// versionBefore reports whether a manager version such as 5.1.2 is older
+// than major.minor. A version that does not parse is not.
+func versionBefore(version string, major, minor int) bool {
+	parts := strings.SplitN(version, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	gotMajor, err1 := strconv.Atoi(parts[0])
+	gotMinor, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return gotMajor < major || (gotMajor == major && gotMinor < minor)
+}
+
+// isRESTService reports whether a manager URL is the REST service on the
+// manager host itself: plain http on a loopback address, port 8100.
+func isRESTService(managerURL string) bool {
+	u, err := url.Parse(managerURL)
+	if err != nil || u.Scheme != "http" || u.Port() != "8100" {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func milliseconds(d time.Duration) float64 {

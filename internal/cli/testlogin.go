@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"path/filepath"
 	"sort"
@@ -375,15 +374,7 @@ func versionBefore(version string, major, minor int) bool {
 // manager host itself: plain http on a loopback address, port 8100.
 func isRESTService(managerURL string) bool {
 	u, err := url.Parse(managerURL)
-	if err != nil || u.Scheme != "http" || u.Port() != "8100" {
-		return false
-	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return err == nil && u.Scheme == "http" && u.Port() == "8100" && restapi.IsLoopbackHost(u.Hostname())
 }
 
 func milliseconds(d time.Duration) float64 {

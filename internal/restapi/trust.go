@@ -127,10 +127,12 @@ func ResolveTrust(u *url.URL, opts TLSOptions) (*Trust, error) {
 // isInternalEndpoint reports whether a URL is served with the manager's
 // internal certificate: a loopback host, or the internal REST port.
 func isInternalEndpoint(u *url.URL) bool {
-	if u.Port() == InternalRESTPort {
-		return true
-	}
-	host := u.Hostname()
+	return u.Port() == InternalRESTPort || IsLoopbackHost(u.Hostname())
+}
+
+// IsLoopbackHost reports whether a URL's host names this machine:
+// localhost or a loopback address.
+func IsLoopbackHost(host string) bool {
 	if host == "localhost" {
 		return true
 	}

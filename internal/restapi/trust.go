@@ -32,7 +32,8 @@ type TLSOptions struct {
 	// trust anchor.
 	CAFile string
 	// ManagerPath maps a manager path such as InternalCACert to the file
-	// to read (under --root). Nil reads the path itself.
+	// to read (under --root). Nil reads the path itself. Hints that name a
+	// manager file, such as the REST service's log, name it this way too.
 	ManagerPath func(string) string
 	// InsecureSkipVerify turns verification off, which every report must
 	// then state.

@@ -341,6 +341,15 @@ func TestProbeMappedAttributes(t *testing.T) {
 		t.Errorf("a missing uid attribute: %s %q", c.Status, c.Summary)
 	}
 	expectStatus(t, res, map[string]report.Status{LayerUserBind: report.Skip})
+
+	// A missing uid and a missing e-mail: the summary keeps the required
+	// attribute apart from the optional one.
+	res = runProbe(t, base(srv, map[string]any{KeyAttributeUID: "employeeNumber"}), Options{User: "carol", LookupOnly: true})
+	c = layer(t, res, LayerAttributes)
+	want := "the user's entry lacks the attribute the manager requires: employeeNumber missing; optional attributes are not set: email missing, givenName missing"
+	if c.Status != report.Fail || c.Summary != want {
+		t.Errorf("missing uid and e-mail: %s %q, want %q", c.Status, c.Summary, want)
+	}
 }
 
 func TestProbeSizeLimit(t *testing.T) {

@@ -445,6 +445,13 @@ func (s *Settings) loadCA() error {
 			return &SettingsError{Key: KeyCAPath, Source: pathSrc, Reason: fmt.Sprintf("%s: %v", s.CAPath, err),
 				Hint: "pass a PEM file that holds a CERTIFICATE block"}
 		}
+		// The PEM text is the file's contents, so it comes from where
+		// the path came from.
+		detail := "contents of the CA file"
+		if pathSrc.Detail != "" {
+			detail = pathSrc.Detail + " (contents of the CA file)"
+		}
+		s.Sources[KeyCACert] = Source{Kind: pathSrc.Kind, Detail: detail, rank: pathSrc.rank}
 		return nil
 	}
 	if s.CAPEM != "" {
@@ -538,6 +545,11 @@ func (s *Settings) applyDefaults() {
 	if s.NestedLevels == 0 {
 		s.NestedLevels = DefaultNestedLevels
 		s.Sources[KeyNestedLevels] = Source{Kind: SourceDefault, rank: math.MaxInt}
+	}
+	// false is the manager's default, so an unset flag is a default like
+	// the others, not an unset key.
+	if _, set := s.Sources[KeyIsActiveDirectory]; !set {
+		s.Sources[KeyIsActiveDirectory] = Source{Kind: SourceDefault, rank: math.MaxInt}
 	}
 	for _, k := range Keys {
 		if _, ok := s.Sources[k.Name]; !ok {

@@ -136,7 +136,7 @@ func (p *serverProbe) checkBaseDN() bool {
 	baseDN, err := ldap.ParseDN(base)
 	if err != nil {
 		c.Status = report.Fail
-		c.Summary = fmt.Sprintf("the base DN %q is not a valid DN: %v", base, err)
+		c.Summary = fmt.Sprintf("the base DN %s is not a valid DN: %v", quoteText(base), err)
 		c.Hint = "fix --ldap-base-dn (or --ldap-domain)"
 		return p.record(c, started)
 	}

@@ -120,7 +120,7 @@ func checkChain(f tlsFacts) report.Check {
 	var invalid x509.CertificateInvalidError
 	switch {
 	case errors.As(err, &unknown):
-		c.Summary = fmt.Sprintf("certificate issued by %q is not signed by %s", leaf.Issuer.String(), f.caSource)
+		c.Summary = fmt.Sprintf("certificate issued by %s is not signed by %s", quoteText(leaf.Issuer.String()), f.caSource)
 		c.Hint = fmt.Sprintf("pass the CA certificate of %q with --ldap-ca-path; the manager rejects this server the same way", leaf.Issuer.CommonName)
 	case errors.As(err, &invalid) && invalid.Reason == x509.IncompatibleUsage:
 		c.Summary = "certificate is not valid for TLS server authentication (extended key usage)"

@@ -162,11 +162,11 @@ func Check(s *Settings, opts CheckOptions) ([]*SettingsError, []Warning) {
 	}
 	if s.BaseDN != "" {
 		if _, err := ldap.ParseDN(s.BaseDN); err != nil {
-			warn(KeyBaseDN, "the base DN %q is not a valid DN: %v", s.BaseDN, err)
+			warn(KeyBaseDN, "the base DN %s is not a valid DN: %v", quoteText(s.BaseDN), err)
 		}
 	}
 	if strings.ContainsAny(s.Raw[KeyBaseDN], "{}") {
-		warn(KeyBaseDN, "the manager does not check placeholders in ldap_base_dn and cfyauth does not fill them in: %q is used as it is", s.Raw[KeyBaseDN])
+		warn(KeyBaseDN, "the manager does not check placeholders in ldap_base_dn and cfyauth does not fill them in: %s is used as it is", quoteText(s.Raw[KeyBaseDN]))
 	}
 	return errs, warnings
 }

@@ -225,7 +225,7 @@ func ldapCheckFailure(res *ldapprobe.Result, strict bool) *apperr.Error {
 		return e
 	}
 	return apperr.Failed("ldap_check_failed", "LDAP check failed: %s", strings.Join(parts, ", ")).
-		WithHint("read the hint of the failed layer above; docs/ldap.md lists the fixes by layer")
+		WithHint("the failed layer's hint says what to do; docs/ldap.md lists the fixes by layer")
 }
 
 // printCheckLine prints one check as soon as it completes, for a terminal.

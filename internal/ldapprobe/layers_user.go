@@ -23,8 +23,11 @@ const maxBisectClauses = 8
 // user's own rights.
 func (p *serverProbe) userLayers(ctx context.Context) {
 	if p.opts.User == "" {
+		// One hint is enough: the report lists hints after the table.
+		hint := "pass --user NAME to test a login"
 		for _, id := range p.plan[len(p.plan)-p.userLayerCount():] {
-			p.skip(id, "no user given", "pass --user NAME to test a login")
+			p.skip(id, "no user given", hint)
+			hint = ""
 		}
 		return
 	}

@@ -52,7 +52,14 @@ func newOktaCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "okta",
 		Short: "Check the manager's OKTA (SAML 2.0) sign-in",
-		Args:  noArgs,
+		Example: `  # The installed IdP certificate, the Console, the IdP and the clock
+  cfyauth okta check --manager-host manager.example.com
+
+  # Also compare with the IdP's metadata and check a captured response
+  cfyauth okta check --manager-host manager.example.com \
+      --metadata https://example.okta.com/app/abc123/sso/saml/metadata \
+      --saml-response captured.txt`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cmd.Help()
 		},

@@ -143,7 +143,7 @@ func (m *ldapManager) finish(s *ldapprobe.Settings, needServer bool) error {
 	// Without a CA the settings check fails with the same fact, so the
 	// note is only needed when a CA came from elsewhere.
 	if anyLDAPS && s.CAPEM != "" {
-		m.Notes = append(m.Notes, fmt.Sprintf("the manager does not return its LDAP CA certificate (from Cloudify 5.2 it is kept in the manager's database), so the CA comes from %s: it must be the CA the manager uses",
+		m.Notes = append(m.Notes, fmt.Sprintf("the CA comes from %s, because the manager does not return its own; it must be the CA the manager uses",
 			s.Sources[ldapprobe.KeyCAPath]))
 	}
 	return nil

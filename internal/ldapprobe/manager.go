@@ -8,8 +8,7 @@ import (
 )
 
 // ManagerCANote explains why settings read from a manager lack the CA.
-const ManagerCANote = "from Cloudify 5.2 the manager keeps the LDAP CA certificate in its database, and GET /api/v3.1/config does not return it: " +
-	"for ldaps:// pass the same CA with --ldap-ca-path"
+const ManagerCANote = "from Cloudify 5.2 the manager keeps its LDAP CA certificate in its database, and GET /api/v3.1/config does not return it"
 
 // ManagerSettings are the LDAP settings a manager returned from GET
 // /api/v3.1/config?scope=rest, as a settings layer.

@@ -112,11 +112,12 @@ func Check(s *Settings, opts CheckOptions) ([]*SettingsError, []Warning) {
 	missingCA := "ldaps:// needs a CA certificate; the manager rejects it without one ('A CA certificate must be provided to use ldaps.')"
 	caHint := "pass the CA that signed the server's certificate with --ldap-ca-path FILE"
 	if opts.FromManager {
-		missingCA = "ldaps:// needs a CA certificate, and " + ManagerCANote
+		missingCA = "ldaps:// needs a CA certificate, which the manager does not return (" + ManagerCANote + ")"
 		caHint = "pass the CA the manager uses (the file once given to 'cfy ldap set --ldap-ca-path') with --ldap-ca-path FILE"
 	}
 	if anyLDAPS && s.CAPEM == "" && (opts.InsecureSkipVerify || opts.CAOptional) {
-		warn(KeyServer, "%s", missingCA)
+		// A warning has no hint line, so it carries the fix itself.
+		warn(KeyServer, "%s; %s", missingCA, caHint)
 	} else if anyLDAPS && s.CAPEM == "" {
 		fail(KeyServer, missingCA, caHint)
 	}

@@ -188,10 +188,11 @@ func (m *ldapManager) previewInput(ctx context.Context) *ldapprobe.PreviewInput 
 	return in
 }
 
-// settingsUnreadable says what a manager that cannot be reached costs:
-// ldap show and ldap check need its settings before anything else, so the
-// command cannot act at all (exit 3). A check that only looks something up
-// on the manager, such as the preview, is reported by that check instead.
+// settingsUnreadable adds to an environment error why it stops the
+// command: ldap show and ldap check need the manager's settings before
+// anything else, so they cannot act at all (exit 3). A check that only
+// looks something up on the manager, such as the preview, reports a
+// failure in its own result instead.
 func settingsUnreadable(err error) error {
 	e := apperr.As(err)
 	if e.Kind != apperr.KindEnvironment {

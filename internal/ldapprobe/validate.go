@@ -121,7 +121,7 @@ func Check(s *Settings, opts CheckOptions) ([]*SettingsError, []Warning) {
 	} else if anyLDAPS && s.CAPEM == "" {
 		fail(KeyServer, missingCA, caHint)
 	}
-	// The manager answers 400 to ldap:// with ldap_ca_cert. A StartTLS
+	// The manager rejects ldap:// with ldap_ca_cert (400). A StartTLS
 	// probe needs the CA to verify the server, so there it only warns.
 	if anyPlain && s.CAPEM != "" {
 		caKey := KeyCAPath

@@ -27,6 +27,14 @@ then, with --from-manager, the running manager's own settings, then the
 manager's defaults. The bind password never comes from a flag: it comes
 from --ldap-password-file, CFYAUTH_LDAP_PASSWORD, the settings file or the
 manager.`,
+		Example: `  # The settings and their sources, rendered for jbloggs
+  cfyauth ldap show -s ldaps://ldap.example.com:636 -d example.com -c ca.pem --user jbloggs
+
+  # Does jbloggs get in? (prompts for the password on a terminal)
+  cfyauth ldap check -s ldaps://ldap.example.com:636 -d example.com -c ca.pem --user jbloggs
+
+  # The running manager's own settings, and what jbloggs may do there
+  CLOUDIFY_PASSWORD=... cfyauth ldap check --from-manager -c ca.pem --user jbloggs`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return apperr.Usage("missing_command", "ldap needs a subcommand").

@@ -47,9 +47,10 @@ first layer that fails for a server:
 
   tcp           connect to host and port
   tls           the TLS handshake (ldaps://, or StartTLS with --starttls)
-  tls.chain     the certificate chain against the CA of --ldap-ca-path
+  tls.chain     the certificate chain leads to the CA of --ldap-ca-path
   tls.hostname  the certificate names the host of the URL
-  tls.expiry    validity, with a warning inside 30 days
+  tls.expiry    validity of the certificates and the CA, with a warning
+                inside 30 days
   rootdse       naming contexts, vendor, controls and extensions
   base-dn       the base DN lies inside a naming context (else a referral)
   service-bind  the service account's bind, when ldap_username is set
@@ -66,8 +67,10 @@ first layer that fails for a server:
                 matches those groups, and the tenants and roles they grant
 
 Without a service account the user binds first and the search runs with the
-user's rights, as the manager does. Every step is bounded by --timeout
-(ldap_timeout, default 5s); referrals are reported and never followed. With
+user's rights, as the manager does. Every step (connection, handshake,
+bind, search) is bounded by --timeout (ldap_timeout, default 5s), and the
+test that explains a failed step shares its deadline; referrals are
+reported and never followed. With
 several --ldap-server flags the servers are also compared. The user's
 password comes from --password-stdin, --password-file, CFYAUTH_PASSWORD or a
 prompt on a terminal; an empty password is refused before any bind. Active
@@ -83,7 +86,8 @@ Cloudify 5.2), so ldaps:// needs --ldap-ca-path.
 Exit status: 0 when every check passes (warnings allowed unless --strict),
 1 when a check fails (an unreachable LDAP server included) or the manager
 rejects the admin's credentials, 2 for invalid settings or flags, 3 when
-the manager cannot be reached, 130 when interrupted.`,
+the manager of --from-manager cannot be reached (without its settings
+nothing can be checked), 130 when interrupted.`,
 		Example: `  cfyauth ldap check -s ldaps://ldap.example.com:636 -d example.com -c ca.pem \
       --ldap-username 'cn=svc,ou=services,dc=example,dc=com' --ldap-password-file svc.pw \
       --user jbloggs --password-file user.pw
@@ -221,7 +225,7 @@ func ldapCheckFailure(res *ldapprobe.Result, strict bool) *apperr.Error {
 		return e
 	}
 	return apperr.Failed("ldap_check_failed", "LDAP check failed: %s", strings.Join(parts, ", ")).
-		WithHint("read the hint of the failed layer above; docs/ldap.md lists the fixes by layer")
+		WithHint("the failed layer's hint says what to do; docs/ldap.md lists the fixes by layer")
 }
 
 // printCheckLine prints one check as soon as it completes, for a terminal.

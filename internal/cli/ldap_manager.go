@@ -66,7 +66,7 @@ func (o *ldapManagerOptions) connect(ctx context.Context, app *App) (*ldapManage
 
 	items, err := client.Config(ctx, "rest")
 	if err != nil {
-		return nil, ldapManagerError(err, client, "read the LDAP settings")
+		return nil, settingsUnreadable(ldapManagerError(err, client, "read the LDAP settings"))
 	}
 	rows := map[string]json.RawMessage{}
 	for _, it := range items {
@@ -120,8 +120,8 @@ func (o *ldapManagerOptions) client(app *App) (*restapi.Client, restapi.Credenti
 	return client, creds, err
 }
 
-// finish adds the notes that depend on the resolved settings. It rejects a
-// service account whose password the manager masked and, when the command
+// finish adds the notes that depend on the resolved settings. It rejects
+// settings that would use a value the manager masked and, when the command
 // needs a server, a manager without LDAP that no other source fills in.
 func (m *ldapManager) finish(s *ldapprobe.Settings, needServer bool) error {
 	if !m.settings.HasServer() && len(s.Servers) == 0 {
@@ -131,9 +131,8 @@ func (m *ldapManager) finish(s *ldapprobe.Settings, needServer bool) error {
 		}
 		m.Notes = append(m.Notes, "the manager has no ldap_server: LDAP is not configured there")
 	}
-	if m.settings.PasswordMasked && s.Username != "" && s.Password == "" {
-		return apperr.Usage("masked_ldap_password", "the manager sent ldap_password masked, so the service account %s cannot bind: %s is not a sys_admin", s.Username, m.AdminUser).
-			WithHint("log in as a sys_admin with --admin-user (or CLOUDIFY_USERNAME), or pass the service account's password with --ldap-password-file")
+	if err := m.checkMasked(s); err != nil {
+		return err
 	}
 	anyLDAPS := false
 	for _, raw := range s.Servers {
@@ -144,8 +143,29 @@ func (m *ldapManager) finish(s *ldapprobe.Settings, needServer bool) error {
 	// Without a CA the settings check fails with the same fact, so the
 	// note is only needed when a CA came from elsewhere.
 	if anyLDAPS && s.CAPEM != "" {
-		m.Notes = append(m.Notes, fmt.Sprintf("the manager does not return its LDAP CA certificate (from Cloudify 5.2 it is kept in the manager's database), so the CA comes from %s: it must be the CA the manager uses",
+		m.Notes = append(m.Notes, fmt.Sprintf("the CA comes from %s, because the manager does not return its own; it must be the CA the manager uses",
 			s.Sources[ldapprobe.KeyCAPath]))
+	}
+	return nil
+}
+
+// checkMasked rejects settings that would bind with a value the manager
+// masked for an admin who is not sys_admin. Such a value is never used:
+// the service account must then come from a flag, a CFYAUTH_LDAP_*
+// variable or --settings, or the admin must be a sys_admin.
+func (m *ldapManager) checkMasked(s *ldapprobe.Settings) error {
+	sysAdminHint := fmt.Sprintf("log in as a sys_admin with --admin-user (or CLOUDIFY_USERNAME): %s is not one, and the manager shows the service account only to a sys_admin", m.AdminUser)
+	source := s.Sources[ldapprobe.KeyUsername].Kind
+	fromManager := source == ldapprobe.SourceUnset || source == ldapprobe.SourceDefault
+	if m.settings.UsernameMasked && fromManager {
+		return apperr.Usage("masked_ldap_username", "the manager sent ldap_username masked to %s, so cfyauth does not know whether the manager binds as a service account, or as which", m.AdminUser).
+			WithHint("%s", sysAdminHint).
+			WithHint("or pass the service account with --ldap-username NAME and its password with --ldap-password-file FILE (--ldap-username '' when the manager uses none)")
+	}
+	if m.settings.PasswordMasked && s.Username != "" && s.Password == "" {
+		return apperr.Usage("masked_ldap_password", "the manager sent ldap_password masked to %s, so the service account %s cannot bind", m.AdminUser, s.Username).
+			WithHint("%s", sysAdminHint).
+			WithHint("or pass the service account's password with --ldap-password-file FILE (or CFYAUTH_LDAP_PASSWORD)")
 	}
 	return nil
 }
@@ -166,6 +186,21 @@ func (m *ldapManager) previewInput(ctx context.Context) *ldapprobe.PreviewInput 
 		in.Groups = append(in.Groups, ldapprobe.ManagerGroup{Name: g.Name, LDAPDN: g.LDAPDN, Role: g.Role, Tenants: g.Tenants})
 	}
 	return in
+}
+
+// settingsUnreadable adds to an environment error why it stops the
+// command: ldap show and ldap check need the manager's settings before
+// anything else, so they cannot act at all (exit 3). A check that only
+// looks something up on the manager, such as the preview, reports a
+// failure in its own result instead.
+func settingsUnreadable(err error) error {
+	e := apperr.As(err)
+	if e.Kind != apperr.KindEnvironment {
+		return err
+	}
+	e.Message = "--from-manager cannot read the LDAP settings this command needs: " + e.Message
+	e.WithHint("to work without the manager, pass the settings with flags or --settings instead of --from-manager")
+	return e
 }
 
 // ldapManagerError explains a failed request to the manager.

@@ -52,7 +52,14 @@ func newOktaCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "okta",
 		Short: "Check the manager's OKTA (SAML 2.0) sign-in",
-		Args:  noArgs,
+		Example: `  # The installed IdP certificate, the Console, the IdP and the clock
+  cfyauth okta check --manager-host manager.example.com
+
+  # Also compare with the IdP's metadata and check a captured response
+  cfyauth okta check --manager-host manager.example.com \
+      --metadata https://example.okta.com/app/abc123/sso/saml/metadata \
+      --saml-response captured.txt`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cmd.Help()
 		},
@@ -100,8 +107,9 @@ CLOUDIFY_PASSWORD, the tenant from CLOUDIFY_TENANT. The password is never
 printed.
 
 Exit status: 0 when every check passes (warnings allowed unless --strict),
-1 when a check fails (an unreachable IdP included), 2 for usage errors, 3
-when the manager's files cannot be read.`,
+1 when a check fails (an unreachable IdP included, and a manager of
+--from-manager that cannot be reached, which fails only the user-groups
+check), 2 for usage errors, 3 when the manager's files cannot be read.`,
 		Example: `  cfyauth okta check --manager-host manager.example.com
   cfyauth okta check --manager-host manager.example.com \
       --metadata https://example.okta.com/app/abc123/sso/saml/metadata

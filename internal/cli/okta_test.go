@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -195,5 +196,104 @@ func TestOktaCheckCertificateOffManagerHost(t *testing.T) {
 	code, _, stderr = runCLI(t, "", "okta", "check")
 	if code != 3 || !strings.Contains(stderr, "no Cloudify Manager found") {
 		t.Errorf("without --certificate: exit %d %q", code, stderr)
+	}
+}
+
+// oktaChecks runs okta check with -o json and returns its checks by id.
+func oktaChecks(t *testing.T, args ...string) map[string]oktaCheckRow {
+	t.Helper()
+	_, stdout, stderr := runCLI(t, "", append([]string{"-o", "json"}, args...)...)
+	var doc struct {
+		Checks []oktaCheckRow `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+		t.Fatalf("not one JSON document: %v\nstdout %s\nstderr %s", err, stdout, stderr)
+	}
+	byID := map[string]oktaCheckRow{}
+	for _, c := range doc.Checks {
+		byID[c.ID] = c
+	}
+	return byID
+}
+
+type oktaCheckRow struct {
+	ID      string `json:"id"`
+	Status  string `json:"status"`
+	Summary string `json:"summary"`
+	Hint    string `json:"hint"`
+}
+
+func TestOktaCheckHintsFollowTheFlags(t *testing.T) {
+	idp := oktatest.StartIdP(t, oktatest.IdPOptions{})
+	root, caFile := oktaSandbox(t, idp)
+
+	// A metadata URL whose TLS certificate is not trusted: the fix is the
+	// IdP's CA, and the clock was not read because the requests failed.
+	checks := oktaChecks(t, "--root", root, "okta", "check", "--metadata", idp.MetadataURL())
+	md := checks["metadata"]
+	if md.Status != "fail" || !strings.Contains(md.Hint, "--idp-ca-cert") || strings.Contains(md.Hint, "with --metadata") {
+		t.Errorf("metadata %s: %s (hint %q), want the hint to name --idp-ca-cert", md.Status, md.Summary, md.Hint)
+	}
+	clock := checks["clock"]
+	if clock.Status != "skip" || strings.Contains(clock.Hint, "--metadata https://") || !strings.Contains(clock.Hint, "fix the failed") {
+		t.Errorf("clock %s: %s (hint %q), want a hint about the failed requests", clock.Status, clock.Summary, clock.Hint)
+	}
+
+	// With the CA, a URL that serves something else than metadata: the
+	// URL is the mistake.
+	checks = oktaChecks(t, "--root", root, "okta", "check", "--idp-ca-cert", caFile, "--metadata", idp.URL+"/login/cloudify")
+	if md := checks["metadata"]; md.Status != "fail" || !strings.Contains(md.Hint, "copy the metadata URL again") {
+		t.Errorf("metadata from a sign-in page %s: %s (hint %q)", md.Status, md.Summary, md.Hint)
+	}
+
+	// Without a Console configuration, --sso-url given: the hint does not
+	// suggest it again.
+	if err := os.Remove(filepath.Join(root, "/opt/cloudify-stage/dist/userData/config.json")); err != nil {
+		t.Fatal(err)
+	}
+	checks = oktaChecks(t, "--root", root, "okta", "check", "--idp-ca-cert", caFile, "--sso-url", idp.SSOURL())
+	console := checks["console-config"]
+	if console.Status != "skip" || strings.Contains(console.Hint, "--sso-url") || !strings.Contains(console.Hint, "--console-config FILE") {
+		t.Errorf("console-config %s: %s (hint %q)", console.Status, console.Summary, console.Hint)
+	}
+	checks = oktaChecks(t, "--root", root, "okta", "check")
+	if console := checks["console-config"]; !strings.Contains(console.Hint, "--sso-url URL") {
+		t.Errorf("console-config without --sso-url: hint %q, want it to offer --sso-url", console.Hint)
+	}
+}
+
+// TestOktaCheckUserJSONShape pins the user object that docs/okta.md
+// describes: name_id, name_id_format and the attributes as sent.
+func TestOktaCheckUserJSONShape(t *testing.T) {
+	idp := oktatest.StartIdP(t, oktatest.IdPOptions{})
+	idp.AddUser(oktatest.User{Name: "jane.doe@example.test", Password: "pw", Email: "jane.doe@example.test", GivenName: "Jane", Surname: "Doe", Groups: []string{"Cloudify Admins"}})
+	root, caFile := oktaSandbox(t, idp)
+	captured := idp.Login("jane.doe@example.test", "pw")
+
+	_, stdout, stderr := runCLI(t, captured, "--root", root, "-o", "json", "okta", "check", "--offline",
+		"--manager-host", oktatest.ManagerHost, "--idp-ca-cert", caFile, "--saml-response", "-")
+	var doc struct {
+		User map[string]json.RawMessage `json:"user"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil || doc.User == nil {
+		t.Fatalf("no user object: %v\nstdout %s\nstderr %s", err, stdout, stderr)
+	}
+	var keys []string
+	for k := range doc.User {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if got := strings.Join(keys, ","); got != "attributes,name_id,name_id_format" {
+		t.Errorf("user has the fields %s, want attributes,name_id,name_id_format (user_groups only with --from-manager)", got)
+	}
+	var attributes map[string][]string
+	if err := json.Unmarshal(doc.User["attributes"], &attributes); err != nil {
+		t.Fatalf("attributes is not a map of value lists: %v", err)
+	}
+	want := map[string]string{"username": "jane.doe@example.test", "email": "jane.doe@example.test", "firstname": "Jane", "lastname": "Doe", "groups": "Cloudify Admins"}
+	for name, value := range want {
+		if got := attributes[name]; len(got) != 1 || got[0] != value {
+			t.Errorf("attributes.%s = %q, want [%q]", name, got, value)
+		}
 	}
 }

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +27,10 @@ type TestLoginOptions struct {
 	InsecureSkipVerify bool
 }
 
+// outcomeUserMismatch is the outcome, and the error code, of a SAML login
+// that logged in another user than --user.
+const outcomeUserMismatch = "user_mismatch"
+
 // testLoginOutput is the JSON document of 'cfyauth test-login'.
 type testLoginOutput struct {
 	ManagerURL string `json:"manager_url"`
@@ -35,8 +41,11 @@ type testLoginOutput struct {
 	// Outcome is accepted, rejected, unknown_tenant, forbidden,
 	// maintenance, server_error, unreachable or, for a SAML login of
 	// another user than --user, user_mismatch.
-	Outcome    string `json:"outcome"`
-	HTTPStatus int    `json:"http_status,omitempty"`
+	Outcome string `json:"outcome"`
+	// RequestedUser is --user when the SAML response logged in another
+	// user (outcome user_mismatch).
+	RequestedUser string `json:"requested_user,omitempty"`
+	HTTPStatus    int    `json:"http_status,omitempty"`
 	// AuthMethod is the X-Cloudify-Audit-Auth-Method header; empty when
 	// the manager did not send it.
 	AuthMethod string `json:"auth_method,omitempty"`
@@ -59,7 +68,7 @@ type testLoginOutput struct {
 func newTestLoginCmd(app *App, runF func(*TestLoginOptions) error) *cobra.Command {
 	opts := &TestLoginOptions{}
 	cmd := &cobra.Command{
-		Use:   "test-login --user NAME",
+		Use:   "test-login --user NAME | --saml-response FILE",
 		Short: "Prove that one user can log in to the manager's REST API",
 		Long: `Log in to the manager's REST API as one user, the way every client does:
 GET /api/v3.1/user with HTTP basic credentials (and the Tenant header when a
@@ -117,7 +126,7 @@ is in maintenance mode.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.User, "user", "", "user name to log in as (required)")
+	f.StringVar(&opts.User, "user", "", "user name to log in as; required for a password login, optional with --saml-response (then the user the response must log in)")
 	f.StringVar(&opts.Tenant, "tenant", "", "tenant to send in the Tenant header (env CLOUDIFY_TENANT)")
 	f.BoolVar(&opts.PasswordStdin, "password-stdin", false, "read the password from stdin (one line)")
 	f.StringVar(&opts.PasswordFile, "password-file", "", "read the password from this file (one line)")
@@ -210,12 +219,13 @@ func runTestLogin(cmd *cobra.Command, app *App, opts *TestLoginOptions) error {
 		return err
 	}
 	if saml && opts.User != "" && res.Outcome == restapi.OutcomeAccepted && !strings.EqualFold(res.Username, opts.User) {
-		res.Err = apperr.Failed("user_mismatch", "the SAML response logged in user %s, not %s", res.Username, opts.User).
+		res.Err = apperr.Failed(outcomeUserMismatch, "the SAML response logged in user %s, not %s", res.Username, opts.User).
 			WithHint("save a response for %s from the identity provider, or leave out --user", opts.User)
 	}
 	out := testLoginDocument(client, res, passwordSource)
-	if res.Err != nil && res.Err.Code == "user_mismatch" {
-		out.Outcome = "user_mismatch"
+	if res.Err != nil && res.Err.Code == outcomeUserMismatch {
+		out.Outcome = outcomeUserMismatch
+		out.RequestedUser = opts.User
 	}
 	if res.ServerTraceback != "" {
 		app.Debugf("traceback the manager sent:\n%s", strings.TrimRight(res.ServerTraceback, "\n"))
@@ -230,7 +240,7 @@ func runTestLogin(cmd *cobra.Command, app *App, opts *TestLoginOptions) error {
 		}
 		return app.WriteJSON(out)
 	}
-	renderTestLogin(app, out, res)
+	renderTestLogin(app, out, res, opts.User)
 	if res.Err != nil {
 		return res.Err
 	}
@@ -319,12 +329,52 @@ func testLoginDocument(client *restapi.Client, res *restapi.LoginResult, passwor
 	case out.External:
 		out.Notes = append(out.Notes, fmt.Sprintf("an authenticator module accepted the login, so the manager created or updated user %s (its groups, tenants and last login)", res.Username))
 	case out.AuthMethod == "":
-		out.Notes = append(out.Notes, "the manager sent no X-Cloudify-Audit-Auth-Method header (nginx removes it, and managers before 6.2 do not send it): call the REST service on the manager host, --manager-url "+restapi.DefaultManagerURL+", to see how the login was authenticated")
-		if res.IDP != nil && len(res.IDP.Names) > 0 && !strings.EqualFold(res.Username, "admin") {
+		out.Notes = append(out.Notes, noAuthMethodNote(out.ManagerURL, res.Version))
+		admin := strings.EqualFold(res.Username, "admin")
+		switch {
+		case admin:
+		case res.IDP != nil && len(res.IDP.Names) > 0:
 			out.Notes = append(out.Notes, fmt.Sprintf("authenticator modules are loaded, so this login most likely went through them, and the manager created or updated user %s", res.Username))
+		case res.IDP == nil:
+			out.Notes = append(out.Notes, fmt.Sprintf("which authenticators are loaded is unknown too; if an authenticator module accepted this login, the manager created or updated user %s (its groups, tenants and last login)", res.Username))
 		}
 	}
 	return out
+}
+
+// noAuthMethodNote explains a login without the X-Cloudify-Audit-Auth-Method
+// header. Managers before 6.2 never send it, and nginx removes it, so only
+// a URL other than the REST service itself gets the advice to call that.
+func noAuthMethodNote(managerURL string, version *restapi.Version) string {
+	switch {
+	case version != nil && versionBefore(version.Version, 6, 2):
+		return fmt.Sprintf("the manager sent no X-Cloudify-Audit-Auth-Method header (Cloudify %s does not send it; it came in 6.2), so how the login was authenticated is unknown", version.Version)
+	case isRESTService(managerURL):
+		return "the manager sent no X-Cloudify-Audit-Auth-Method header (managers before 6.2 do not send it), so how the login was authenticated is unknown"
+	}
+	return "the manager sent no X-Cloudify-Audit-Auth-Method header (nginx removes it, and managers before 6.2 do not send it): call the REST service on the manager host, --manager-url " + restapi.DefaultManagerURL + ", to see how the login was authenticated"
+}
+
+// versionBefore reports whether a manager version such as 5.1.2 is older
+// than major.minor. A version that does not parse is not.
+func versionBefore(version string, major, minor int) bool {
+	parts := strings.SplitN(version, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	gotMajor, err1 := strconv.Atoi(parts[0])
+	gotMinor, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return gotMajor < major || (gotMajor == major && gotMinor < minor)
+}
+
+// isRESTService reports whether a manager URL is the REST service on the
+// manager host itself: plain http on a loopback address, port 8100.
+func isRESTService(managerURL string) bool {
+	u, err := url.Parse(managerURL)
+	return err == nil && u.Scheme == "http" && u.Port() == "8100" && restapi.IsLoopbackHost(u.Hostname())
 }
 
 func milliseconds(d time.Duration) float64 {
@@ -333,7 +383,7 @@ func milliseconds(d time.Duration) float64 {
 
 // renderTestLogin prints the human report to stdout; the error and its
 // hints, if any, are printed by App.Run on stderr.
-func renderTestLogin(app *App, out testLoginOutput, res *restapi.LoginResult) {
+func renderTestLogin(app *App, out testLoginOutput, res *restapi.LoginResult, requested string) {
 	where := out.ManagerURL
 	if out.Tenant != "" {
 		where += " (tenant " + out.Tenant + ")"
@@ -359,7 +409,11 @@ func renderTestLogin(app *App, out testLoginOutput, res *restapi.LoginResult) {
 		return
 	}
 
-	app.Printf("login accepted for user %s at %s in %s\n", out.Username, where, formatMS(out.DurationMS))
+	if out.Outcome == outcomeUserMismatch {
+		app.Printf("logged in as %s, not %s, at %s in %s\n", out.Username, requested, where, formatMS(out.DurationMS))
+	} else {
+		app.Printf("login accepted for user %s at %s in %s\n", out.Username, where, formatMS(out.DurationMS))
+	}
 	rows := [][2]string{{"authenticated by", authMethodWords(out.AuthMethod)}}
 	u := out.User
 	if u != nil {

@@ -205,8 +205,14 @@ func isClosed(err error) bool {
 
 // speaksPlainLDAP opens a new connection and sends a RootDSE search in
 // plain text; any LDAP answer, even an error result, proves the port
-// speaks plain LDAP.
+// speaks plain LDAP. The whole test takes at most timeout; without time
+// left it reports false.
 func speaksPlainLDAP(ctx context.Context, d Dialer, addr string, timeout time.Duration) bool {
+	if timeout <= 0 {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	raw, err := dialTCP(ctx, d, addr, timeout)
 	if err != nil {
 		return false
@@ -227,8 +233,14 @@ func speaksPlainLDAP(ctx context.Context, d Dialer, addr string, timeout time.Du
 }
 
 // speaksTLS opens a new connection and tries a TLS handshake without
-// verification; success proves the port expects ldaps.
+// verification; success proves the port expects ldaps. The whole test
+// takes at most timeout; without time left it reports false.
 func speaksTLS(ctx context.Context, d Dialer, addr, host string, timeout time.Duration) bool {
+	if timeout <= 0 {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	raw, err := dialTCP(ctx, d, addr, timeout)
 	if err != nil {
 		return false

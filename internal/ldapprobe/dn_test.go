@@ -138,6 +138,18 @@ func TestManagerLayer(t *testing.T) {
 		t.Errorf("a null ldap_group_dn must fall back to the default, source %v", src)
 	}
 
+	masked, err := ManagerLayer("https://mgr", map[string]json.RawMessage{
+		"ldap_username": json.RawMessage(`"********"`), "ldap_password": json.RawMessage(`"********"`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !masked.UsernameMasked || !masked.PasswordMasked {
+		t.Errorf("masked user name %v, masked password %v", masked.UsernameMasked, masked.PasswordMasked)
+	}
+	if v, ok := masked.Layer.Values[KeyUsername]; ok {
+		t.Errorf("a masked ldap_username is taken as the setting %q", v)
+	}
+
 	empty, err := ManagerLayer("https://mgr", map[string]json.RawMessage{"ldap_server": json.RawMessage(`""`)})
 	if err != nil || empty.HasServer() {
 		t.Errorf("an empty ldap_server: %v, has server %v", err, empty.HasServer())

@@ -2,7 +2,9 @@ package ldapprobe
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -103,4 +105,14 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// quoteText puts a value in double quotes as it is, so that a DN shows
+// each of its backslashes once. A value with control characters or invalid
+// UTF-8 is quoted with Go's escapes instead, so that every byte shows.
+func quoteText(s string) string {
+	if utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0 {
+		return `"` + s + `"`
+	}
+	return strconv.Quote(s)
 }

@@ -251,7 +251,7 @@ func (g *groupLookup) add(dns []string, level int, child string) []string {
 	for _, dn := range dns {
 		key, ok := DNKey(dn)
 		if !ok {
-			g.notes = append(g.notes, fmt.Sprintf("%q is not a valid DN and is left out", dn))
+			g.notes = append(g.notes, fmt.Sprintf("%s is not a valid DN and is left out", quoteText(dn)))
 			continue
 		}
 		if child != "" && !containsString(g.res.parents[child], key) {

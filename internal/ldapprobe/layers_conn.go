@@ -80,7 +80,7 @@ func (p *serverProbe) connectStartTLS(ctx context.Context) bool {
 		}
 		c.Summary = "no LDAP answer to the StartTLS request: " + describeLDAPError(err, p.tcp).summary
 		c.Hint = "check that the port serves plain LDAP"
-		if speaksTLS(ctx, p.opts.Dialer, p.url.Address(), p.url.Host, p.timeout()) {
+		if speaksTLS(ctx, p.opts.Dialer, p.url.Address(), p.url.Host, p.remaining(started)) {
 			c.Summary = fmt.Sprintf("port %s expects TLS from the first byte (ldaps), so StartTLS cannot work there", p.url.Port)
 			c.Hint = fmt.Sprintf("use ldaps://%s without --starttls", hostPort(p.url))
 		}
@@ -94,6 +94,7 @@ func (p *serverProbe) connectTLS(ctx context.Context, mode string, started time.
 	if mode == "ldaps" {
 		started = time.Now()
 	}
+	handshakeStarted := time.Now()
 	tc, err := handshake(ctx, p.tcp, p.url.Host, p.timeout())
 	if ctx.Err() != nil {
 		return false
@@ -104,15 +105,18 @@ func (p *serverProbe) connectTLS(ctx context.Context, mode string, started time.
 		c.AddEvidence("error", err.Error())
 		c.Summary = describeHandshakeError(err, p.tcp)
 		c.Hint = "check that the port serves TLS and the server has a certificate configured"
-		if mode == "ldaps" && !isTimeout(err) && speaksPlainLDAP(ctx, p.opts.Dialer, p.url.Address(), p.timeout()) {
+		if mode == "ldaps" && !isTimeout(err) && speaksPlainLDAP(ctx, p.opts.Dialer, p.url.Address(), p.remaining(handshakeStarted)) {
 			c.Summary = fmt.Sprintf("port %s speaks plain LDAP, not ldaps: the TLS handshake got an LDAP answer", p.url.Port)
 			c.Hint = fmt.Sprintf("point ldaps:// at the server's ldaps port (usually 636), or use ldap://%s (add --starttls to test StartTLS)", hostPort(p.url))
 		}
 		return p.record(c, started)
 	}
 
-	facts := tlsFacts{state: tc.ConnectionState(), roots: p.roots, host: p.url.Host, now: p.opts.Now(), insecure: p.opts.InsecureSkipVerify}
+	facts := tlsFacts{state: tc.ConnectionState(), roots: p.roots, caCerts: p.caCerts, host: p.url.Host, now: p.opts.Now(), insecure: p.opts.InsecureSkipVerify}
 	facts.caSource = p.caSource()
+	if len(facts.state.PeerCertificates) > 0 {
+		facts.verified = verifyChain(facts)
+	}
 	if !p.record(checkTLSVersion(facts, mode), started) {
 		return false
 	}

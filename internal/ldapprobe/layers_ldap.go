@@ -81,7 +81,7 @@ func (p *serverProbe) checkRootDSE(ctx context.Context) bool {
 		c.Status = report.Fail
 		c.Summary = "no LDAP answer to a RootDSE search: " + f.summary
 		c.Hint = "check that the port serves LDAP"
-		if !p.url.TLS() && !p.opts.StartTLS && speaksTLS(ctx, p.opts.Dialer, p.url.Address(), p.url.Host, p.timeout()) {
+		if !p.url.TLS() && !p.opts.StartTLS && speaksTLS(ctx, p.opts.Dialer, p.url.Address(), p.url.Host, p.remaining(started)) {
 			c.Summary = fmt.Sprintf("port %s expects TLS from the first byte (ldaps), but the URL says ldap://", p.url.Port)
 			c.Hint = fmt.Sprintf("use ldaps://%s with --ldap-ca-path", hostPort(p.url))
 		}
@@ -136,7 +136,7 @@ func (p *serverProbe) checkBaseDN() bool {
 	baseDN, err := ldap.ParseDN(base)
 	if err != nil {
 		c.Status = report.Fail
-		c.Summary = fmt.Sprintf("the base DN %q is not a valid DN: %v", base, err)
+		c.Summary = fmt.Sprintf("the base DN %s is not a valid DN: %v", quoteText(base), err)
 		c.Hint = "fix --ldap-base-dn (or --ldap-domain)"
 		return p.record(c, started)
 	}

@@ -23,8 +23,11 @@ const maxBisectClauses = 8
 // user's own rights.
 func (p *serverProbe) userLayers(ctx context.Context) {
 	if p.opts.User == "" {
+		// One hint is enough: the report lists hints after the table.
+		hint := "pass --user NAME to test a login"
 		for _, id := range p.plan[len(p.plan)-p.userLayerCount():] {
-			p.skip(id, "no user given", "pass --user NAME to test a login")
+			p.skip(id, "no user given", hint)
+			hint = ""
 		}
 		return
 	}
@@ -448,7 +451,7 @@ func (p *serverProbe) attributes() bool {
 		p.skip(LayerAttributes, "no user entry to read", "")
 		return true
 	}
-	var problems []string
+	var required, optional []string
 	var hints []string
 	type mapped struct {
 		key, flag, attr string
@@ -465,7 +468,7 @@ func (p *serverProbe) attributes() bool {
 		if state == "present" {
 			continue
 		}
-		problems = append(problems, fmt.Sprintf("%s %s", m.attr, state))
+		problem := fmt.Sprintf("%s %s", m.attr, state)
 		for _, alt := range m.alternatives {
 			if !strings.EqualFold(alt, m.attr) {
 				if st, _ := attributeState(entry, alt); st == "present" {
@@ -475,9 +478,13 @@ func (p *serverProbe) attributes() bool {
 			}
 		}
 		if m.key == KeyAttributeUID {
+			required = append(required, problem)
 			c.Status = report.Fail
-		} else if c.Status == report.Pass {
-			c.Status = report.Warn
+		} else {
+			optional = append(optional, problem)
+			if c.Status == report.Pass {
+				c.Status = report.Warn
+			}
 		}
 	}
 	if uid := entry.GetEqualFoldAttributeValue(s.AttributeUID); uid != "" && uid != p.opts.User {
@@ -496,10 +503,13 @@ func (p *serverProbe) attributes() bool {
 	case report.Pass:
 		c.Summary = "the uid, e-mail, first and last name attributes are present"
 	case report.Warn:
-		c.Summary = "optional attributes are not set: " + strings.Join(problems, ", ")
+		c.Summary = "optional attributes are not set: " + strings.Join(optional, ", ")
 		c.Hint = "the manager leaves those fields empty"
 	default:
-		c.Summary = "the user's entry lacks what the manager requires: " + strings.Join(problems, ", ")
+		c.Summary = "the user's entry lacks the attribute the manager requires: " + strings.Join(required, ", ")
+		if len(optional) > 0 {
+			c.Summary += "; optional attributes are not set: " + strings.Join(optional, ", ")
+		}
 		c.Hint = "set --ldap-attribute-uid to the attribute that holds the user name"
 	}
 	if len(hints) > 0 {

@@ -8,16 +8,18 @@ import (
 )
 
 // ManagerCANote explains why settings read from a manager lack the CA.
-const ManagerCANote = "from Cloudify 5.2 the manager keeps the LDAP CA certificate in its database, and GET /api/v3.1/config does not return it: " +
-	"for ldaps:// pass the same CA with --ldap-ca-path"
+const ManagerCANote = "from Cloudify 5.2 the manager keeps its LDAP CA certificate in its database, and GET /api/v3.1/config does not return it"
 
 // ManagerSettings are the LDAP settings a manager returned from GET
 // /api/v3.1/config?scope=rest, as a settings layer.
 type ManagerSettings struct {
 	Layer Layer
-	// PasswordMasked is set when the manager sent ldap_password as
-	// "********", which it does for callers that are not sys_admin.
+	// PasswordMasked and UsernameMasked are set when the manager sent
+	// ldap_password or ldap_username as "********", which it does from
+	// Cloudify 6.4 for callers that are not sys_admin. A masked value is
+	// left out of the layer, because binding with it could never work.
 	PasswordMasked bool
+	UsernameMasked bool
 	// CAPath is the manager's ldap_ca_path row: a file on the manager host
 	// that the manager itself no longer reads from Cloudify 5.2 on. It is
 	// not used as a setting.
@@ -56,6 +58,11 @@ func ManagerLayer(detail string, rows map[string]json.RawMessage) (*ManagerSetti
 		case KeyPassword:
 			if value == Masked {
 				ms.PasswordMasked = true
+				continue
+			}
+		case KeyUsername:
+			if value == Masked {
+				ms.UsernameMasked = true
 				continue
 			}
 		}

@@ -118,12 +118,17 @@ func Probe(ctx context.Context, opts Options) (*Result, error) {
 		opts.Now = time.Now
 	}
 	var roots *x509.CertPool
+	var caCerts []*x509.Certificate
 	if opts.Settings.CAPEM != "" {
-		pool, err := ParseCAPEM(opts.Settings.CAPEM)
+		certs, err := ParseCACertificates(opts.Settings.CAPEM)
 		if err != nil {
 			return nil, fmt.Errorf("probe LDAP: CA certificate: %w", err)
 		}
-		roots = pool
+		roots = x509.NewCertPool()
+		for _, cert := range certs {
+			roots.AddCert(cert)
+		}
+		caCerts = certs
 	}
 	var mu sync.Mutex
 	observe := func(c report.Check) {
@@ -141,7 +146,7 @@ func Probe(ctx context.Context, opts Options) (*Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p := &serverProbe{opts: &opts, raw: raw, roots: roots, observe: observe}
+			p := &serverProbe{opts: &opts, raw: raw, roots: roots, caCerts: caCerts, observe: observe}
 			p.run(ctx)
 			result.Servers[i] = p.result
 		}()
@@ -157,10 +162,12 @@ func Probe(ctx context.Context, opts Options) (*Result, error) {
 
 // serverProbe runs the layers against one server URL.
 type serverProbe struct {
-	opts    *Options
-	raw     string
-	url     ServerURL
-	roots   *x509.CertPool
+	opts  *Options
+	raw   string
+	url   ServerURL
+	roots *x509.CertPool
+	// caCerts are the certificates of roots; nil for the system's CAs.
+	caCerts []*x509.Certificate
 	observe func(report.Check)
 
 	plan   []string
@@ -288,3 +295,10 @@ func (p *serverProbe) close() {
 
 // timeout returns the bound of one step.
 func (p *serverProbe) timeout() time.Duration { return p.opts.Settings.Timeout }
+
+// remaining returns what is left of the timeout of a step that started at
+// started. The probes that explain a failed step share its deadline, so a
+// server that accepts and never answers fails a layer after one timeout.
+func (p *serverProbe) remaining(started time.Time) time.Duration {
+	return p.timeout() - time.Since(started)
+}

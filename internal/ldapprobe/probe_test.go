@@ -341,6 +341,15 @@ func TestProbeMappedAttributes(t *testing.T) {
 		t.Errorf("a missing uid attribute: %s %q", c.Status, c.Summary)
 	}
 	expectStatus(t, res, map[string]report.Status{LayerUserBind: report.Skip})
+
+	// A missing uid and a missing e-mail: the summary keeps the required
+	// attribute apart from the optional one.
+	res = runProbe(t, base(srv, map[string]any{KeyAttributeUID: "employeeNumber"}), Options{User: "carol", LookupOnly: true})
+	c = layer(t, res, LayerAttributes)
+	want := "the user's entry lacks the attribute the manager requires: employeeNumber missing; optional attributes are not set: email missing, givenName missing"
+	if c.Status != report.Fail || c.Summary != want {
+		t.Errorf("missing uid and e-mail: %s %q, want %q", c.Status, c.Summary, want)
+	}
 }
 
 func TestProbeSizeLimit(t *testing.T) {
@@ -374,33 +383,49 @@ func TestProbeWrongCA(t *testing.T) {
 
 func TestProbeCertificateFaults(t *testing.T) {
 	srv := needSlapd(t)
-	ca := ldaptest.NewCA(t, "Fault CA")
 	now := time.Now()
+	ca := ldaptest.NewCA(t, "Fault CA")
+	// A CA made after its server certificate expired, and one that has
+	// itself expired: no time exists at which crypto/x509 verifies either
+	// chain, yet only the dates are wrong.
+	newCA := ldaptest.NewCAValid(t, "New CA", now.Add(-time.Hour), now.Add(365*24*time.Hour))
+	expiredCA := ldaptest.NewCAValid(t, "Expired CA", now.Add(-30*24*time.Hour), now.Add(-24*time.Hour))
 	tests := []struct {
 		name    string
+		ca      *ldaptest.CA
 		names   []string
 		from    time.Time
 		until   time.Time
 		layer   string
 		status  report.Status
 		summary string
+		hint    string
 	}{
-		{"another host", []string{"ldap.other.test"}, now.Add(-time.Hour), now.Add(90 * 24 * time.Hour), LayerTLSHostname, report.Fail, "not valid for the IP address 127.0.0.1"},
-		{"name but no IP", []string{"localhost"}, now.Add(-time.Hour), now.Add(90 * 24 * time.Hour), LayerTLSHostname, report.Fail, "it lists DNS:localhost"},
-		{"expired", []string{"127.0.0.1"}, now.Add(-48 * time.Hour), now.Add(-24 * time.Hour), LayerTLSExpiry, report.Fail, "expired on"},
-		{"expires soon", []string{"127.0.0.1"}, now.Add(-time.Hour), now.Add(10 * 24 * time.Hour), LayerTLSExpiry, report.Warn, "expires on"},
+		{"another host", ca, []string{"ldap.other.test"}, now.Add(-time.Hour), now.Add(90 * 24 * time.Hour), LayerTLSHostname, report.Fail, "not valid for the IP address 127.0.0.1", "reissue it"},
+		{"name but no IP", ca, []string{"localhost"}, now.Add(-time.Hour), now.Add(90 * 24 * time.Hour), LayerTLSHostname, report.Fail, "it lists DNS:localhost", "reissue it"},
+		{"expired", ca, []string{"127.0.0.1"}, now.Add(-48 * time.Hour), now.Add(-24 * time.Hour), LayerTLSExpiry, report.Fail, "certificate expired on", "renew the LDAP server's certificate"},
+		{"expired before its CA", newCA, []string{"127.0.0.1"}, now.Add(-48 * time.Hour), now.Add(-24 * time.Hour), LayerTLSExpiry, report.Fail, "certificate expired on", "renew the LDAP server's certificate"},
+		{"not yet valid", ca, []string{"127.0.0.1"}, now.Add(24 * time.Hour), now.Add(90 * 24 * time.Hour), LayerTLSExpiry, report.Fail, "certificate is not valid before", "check the clocks"},
+		{"expired CA", expiredCA, []string{"127.0.0.1"}, now.Add(-7 * 24 * time.Hour), now.Add(90 * 24 * time.Hour), LayerTLSExpiry, report.Fail, `CA certificate "Expired CA" in ` + expiredCA.PEMFile + " expired on", "pass the CA's current certificate with --ldap-ca-path"},
+		{"expires soon", ca, []string{"127.0.0.1"}, now.Add(-time.Hour), now.Add(10 * 24 * time.Hour), LayerTLSExpiry, report.Warn, "expires on", "before it expires"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := ldaptest.TLSProxy(t, srv.Addr(), ca.Issue(t, tc.names, tc.from, tc.until))
-			res := runProbe(t, base(srv, map[string]any{KeyServer: "ldaps://" + addr, KeyCAPath: ca.PEMFile}),
+			addr := ldaptest.TLSProxy(t, srv.Addr(), tc.ca.Issue(t, tc.names, tc.from, tc.until))
+			res := runProbe(t, base(srv, map[string]any{KeyServer: "ldaps://" + addr, KeyCAPath: tc.ca.PEMFile}),
 				Options{User: "alice", UserPassword: ldaptest.UserPassword})
 			c := layer(t, res, tc.layer)
 			if c.Status != tc.status {
 				t.Fatalf("%s %s: %s", tc.layer, c.Status, c.Summary)
 			}
 			expectSummary(t, c, tc.summary)
-			expectStatus(t, res, map[string]report.Status{LayerTLSChain: report.Pass})
+			if !strings.Contains(c.Hint, tc.hint) {
+				t.Errorf("%s hint %q does not contain %q", tc.layer, c.Hint, tc.hint)
+			}
+			chain := layer(t, res, LayerTLSChain)
+			if chain.Status != report.Pass {
+				t.Errorf("tls.chain %s: %s (%s)", chain.Status, chain.Summary, chain.Hint)
+			}
 			if tc.status == report.Warn {
 				expectStatus(t, res, map[string]report.Status{LayerUserBind: report.Pass})
 			} else {
@@ -441,19 +466,30 @@ func TestProbeProtocolMismatch(t *testing.T) {
 }
 
 func TestProbeSilentServer(t *testing.T) {
-	addr := ldaptest.SilentServer(t)
-	for _, scheme := range []string{"ldap", "ldaps"} {
-		t.Run(scheme, func(t *testing.T) {
-			values := map[string]any{KeyServer: scheme + "://" + addr, KeyDomain: "example.org", KeyTimeout: "300ms"}
-			res := runProbe(t, values, Options{InsecureSkipVerify: true})
-			want := LayerRootDSE
-			if scheme == "ldaps" {
-				want = LayerTLS
+	tests := []struct {
+		name     string
+		scheme   string
+		startTLS bool
+		want     string
+	}{
+		{"ldap", "ldap", false, LayerRootDSE},
+		{"ldaps", "ldaps", false, LayerTLS},
+		{"StartTLS", "ldap", true, LayerTLS},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, accepted := ldaptest.CountingSilentServer(t)
+			values := map[string]any{KeyServer: tc.scheme + "://" + addr, KeyDomain: "example.org", KeyTimeout: "300ms"}
+			res := runProbe(t, values, Options{InsecureSkipVerify: true, StartTLS: tc.startTLS})
+			if res.Servers[0].FailedLayer != tc.want {
+				t.Fatalf("failed layer %q, want %s: %+v", res.Servers[0].FailedLayer, tc.want, res.Servers[0].Checks)
 			}
-			if res.Servers[0].FailedLayer != want {
-				t.Fatalf("failed layer %q, want %s: %+v", res.Servers[0].FailedLayer, want, res.Servers[0].Checks)
+			expectSummary(t, layer(t, res, tc.want), "within")
+			// The step used up its timeout, so no second connection
+			// tests what the port speaks: the layer takes one timeout.
+			if n := accepted(); n != 1 {
+				t.Errorf("the probe opened %d connections to a server that never answers, want 1", n)
 			}
-			expectSummary(t, layer(t, res, want), "within")
 		})
 	}
 }

@@ -70,7 +70,7 @@ func Render(s *Settings, username, objectDN string) (*Rendering, error) {
 	r.GroupDN = groupDN
 	r.Warnings = append(r.Warnings, warns...)
 
-	user := fieldValue{text: username, label: fmt.Sprintf("username %q", username)}
+	user := fieldValue{text: username, label: "username " + quoteText(username)}
 	if username == "" {
 		user = fieldValue{text: "{username}"}
 	}
@@ -110,7 +110,7 @@ func Render(s *Settings, username, objectDN string) (*Rendering, error) {
 	if objectDN == "" && r.BindIsDN && username != "" {
 		objectDN = r.BindName
 	}
-	object := fieldValue{text: objectDN, escape: EscapeFilterValue, label: fmt.Sprintf("object DN %q", objectDN)}
+	object := fieldValue{text: objectDN, escape: EscapeFilterValue, label: "object DN " + quoteText(objectDN)}
 	if objectDN == "" {
 		object = fieldValue{text: "{object_dn}"}
 	}
@@ -125,7 +125,7 @@ func Render(s *Settings, username, objectDN string) (*Rendering, error) {
 
 	if username != "" && !isASCII(username) {
 		r.Warnings = append(r.Warnings, Warning{Key: "username",
-			Message: fmt.Sprintf("%q is not ASCII; it is sent as UTF-8, which LDAP requires, so the directory must hold the same characters in the same normalization", username)})
+			Message: fmt.Sprintf("%s is not ASCII; it is sent as UTF-8, which LDAP requires, so the directory must hold the same characters in the same normalization", quoteText(username))})
 	}
 	return r, nil
 }
@@ -170,15 +170,29 @@ func renderTemplate(key, tmpl string, vars map[string]fieldValue) (string, []War
 			escaped, escapes := v.escape(text)
 			for i := range escapes {
 				e := escapes[i]
-				warnings = append(warnings, Warning{Key: key, Escape: &e,
-					Message: fmt.Sprintf("%s: %q at offset %d is %s, so cfyauth sends it as %s; the manager's handling of it is not documented, so a login with this value may fail or match other entries",
-						v.label, e.Char, e.Offset, e.Reason, e.Escaped)})
+				w := Warning{Key: key, Escape: &e,
+					Message: fmt.Sprintf("%s: %s at offset %d is %s, so cfyauth sends it as %s; the manager's handling of it is not documented, so a login with this value may fail or match other entries",
+						v.label, quoteText(e.Char), e.Offset, e.Reason, e.Escaped)}
+				// A template that uses a field twice, such as AD's
+				// user filter, escapes the same characters twice.
+				if !containsWarning(warnings, w) {
+					warnings = append(warnings, w)
+				}
 			}
 			text = escaped
 		}
 		b.WriteString(text)
 	}
 	return b.String(), warnings, nil
+}
+
+func containsWarning(warnings []Warning, w Warning) bool {
+	for _, have := range warnings {
+		if have.Key == w.Key && have.Message == w.Message {
+			return true
+		}
+	}
+	return false
 }
 
 // templateIsDN reports whether a bind format renders a DN rather than a

@@ -138,3 +138,45 @@ func testCAPEM(t *testing.T) string {
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
+
+func TestRenderWarningsShowDNText(t *testing.T) {
+	s := resolveWith(t, map[string]any{KeyDomain: "example.org"})
+	r, err := Render(s, "Smith, John", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var member string
+	for _, w := range r.Warnings {
+		if w.Key == KeyGroupMemberFilter {
+			member = w.Message
+		}
+	}
+	want := `object DN "uid=Smith\, John,ou=users,dc=example,dc=org": "\" at offset 9 is the escape character of a filter`
+	if !strings.HasPrefix(member, want) {
+		t.Errorf("group member filter warning %q, want it to start with %q", member, want)
+	}
+	if strings.Contains(member, `\\`) {
+		t.Errorf("the warning doubles the DN's backslashes: %q", member)
+	}
+	if got := quoteText("a\x00b"); got != `"a\x00b"` {
+		t.Errorf("a control character is quoted as %s, want Go's escape", got)
+	}
+}
+
+func TestRenderWarnsOncePerCharacter(t *testing.T) {
+	// AD's default user filter uses {username} twice.
+	s := resolveWith(t, map[string]any{KeyDomain: "ad.example", KeyIsActiveDirectory: true})
+	r, err := Render(s, "ops*", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := 0
+	for _, w := range r.Warnings {
+		if w.Key == KeyUserFilter {
+			count++
+		}
+	}
+	if count != 1 {
+		t.Errorf("%d user filter warnings for one '*', want 1: %v", count, r.Warnings)
+	}
+}

@@ -179,6 +179,7 @@ func TestSecretIsMasked(t *testing.T) {
 }
 
 func TestCheckManagerRules(t *testing.T) {
+	caPEM := testCAPEM(t)
 	tests := []struct {
 		name     string
 		set      map[string]any
@@ -195,6 +196,8 @@ func TestCheckManagerRules(t *testing.T) {
 		{"no server for a check", map[string]any{KeyDomain: "d.example"}, CheckOptions{NeedServer: true}, KeyServer, "", false},
 		{"no server for show", map[string]any{KeyDomain: "d.example"}, CheckOptions{}, "", KeyServer, true},
 		{"StartTLS note", map[string]any{KeyServer: "ldap://h", KeyDomain: "d.example"}, CheckOptions{StartTLS: true}, "", KeyServer, true},
+		{"CA with ldap://", map[string]any{KeyServer: "ldap://h", KeyDomain: "d.example", KeyCACert: caPEM}, CheckOptions{}, KeyCACert, "", false},
+		{"CA with ldap:// and StartTLS", map[string]any{KeyServer: "ldap://h", KeyDomain: "d.example", KeyCACert: caPEM}, CheckOptions{StartTLS: true}, "", KeyCACert, true},
 		{"dn_extra deprecated", map[string]any{KeyServer: "ldap://h", KeyDomain: "d.example", KeyDNExtra: "o=x"}, CheckOptions{}, "", KeyDNExtra, true},
 		{"empty domain", map[string]any{KeyServer: "ldap://h"}, CheckOptions{}, "", KeyDomain, true},
 	}

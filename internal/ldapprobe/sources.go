@@ -445,6 +445,13 @@ func (s *Settings) loadCA() error {
 			return &SettingsError{Key: KeyCAPath, Source: pathSrc, Reason: fmt.Sprintf("%s: %v", s.CAPath, err),
 				Hint: "pass a PEM file that holds a CERTIFICATE block"}
 		}
+		// The PEM text is the file's contents, so it comes from where
+		// the path came from.
+		detail := "contents of the CA file"
+		if pathSrc.Detail != "" {
+			detail = pathSrc.Detail + " (contents of the CA file)"
+		}
+		s.Sources[KeyCACert] = Source{Kind: pathSrc.Kind, Detail: detail, rank: pathSrc.rank}
 		return nil
 	}
 	if s.CAPEM != "" {
@@ -466,9 +473,22 @@ func unwrapPathError(err error) error {
 
 // ParseCAPEM returns a pool with every certificate in the PEM text.
 func ParseCAPEM(text string) (*x509.CertPool, error) {
+	certs, err := ParseCACertificates(text)
+	if err != nil {
+		return nil, err
+	}
 	pool := x509.NewCertPool()
+	for _, cert := range certs {
+		pool.AddCert(cert)
+	}
+	return pool, nil
+}
+
+// ParseCACertificates returns every certificate in the PEM text; blocks of
+// other types are skipped.
+func ParseCACertificates(text string) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
 	rest := []byte(text)
-	count := 0
 	for {
 		var block *pem.Block
 		block, rest = pem.Decode(rest)
@@ -480,15 +500,14 @@ func ParseCAPEM(text string) (*x509.CertPool, error) {
 		}
 		cert, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("certificate %d does not parse: %w", count+1, err)
+			return nil, fmt.Errorf("certificate %d does not parse: %w", len(certs)+1, err)
 		}
-		pool.AddCert(cert)
-		count++
+		certs = append(certs, cert)
 	}
-	if count == 0 {
+	if len(certs) == 0 {
 		return nil, errors.New("no PEM CERTIFICATE block found")
 	}
-	return pool, nil
+	return certs, nil
 }
 
 // applyDefaults fills every empty key with the manager's default, which
@@ -526,6 +545,11 @@ func (s *Settings) applyDefaults() {
 	if s.NestedLevels == 0 {
 		s.NestedLevels = DefaultNestedLevels
 		s.Sources[KeyNestedLevels] = Source{Kind: SourceDefault, rank: math.MaxInt}
+	}
+	// false is the manager's default, so an unset flag is a default like
+	// the others, not an unset key.
+	if _, set := s.Sources[KeyIsActiveDirectory]; !set {
+		s.Sources[KeyIsActiveDirectory] = Source{Kind: SourceDefault, rank: math.MaxInt}
 	}
 	for _, k := range Keys {
 		if _, ok := s.Sources[k.Name]; !ok {

@@ -20,8 +20,11 @@ const ExpiryWarning = 30 * 24 * time.Hour
 
 // tlsFacts are the results of a finished handshake that the tls checks read.
 type tlsFacts struct {
-	state    tls.ConnectionState
-	roots    *x509.CertPool // nil: the system's roots
+	state tls.ConnectionState
+	roots *x509.CertPool // nil: the system's roots
+	// caCerts are the certificates in roots; nil for the system's roots.
+	caCerts  []*x509.Certificate
+	verified chainVerification
 	caSource string
 	host     string
 	now      time.Time
@@ -88,7 +91,8 @@ func failOrWarn(c *report.Check, insecure bool) {
 	c.Status = report.Fail
 }
 
-// checkChain verifies the server's chain against the CA.
+// checkChain reports whether the server's chain leads to the CA. A
+// certificate outside its validity period is left to tls.expiry.
 func checkChain(f tlsFacts) report.Check {
 	c := report.Check{ID: LayerTLSChain, Status: report.Pass}
 	certs := f.state.PeerCertificates
@@ -100,39 +104,23 @@ func checkChain(f tlsFacts) report.Check {
 	leaf := certs[0]
 	describeCert(&c, "", leaf)
 	c.AddEvidence("CA", f.caSource)
-	intermediates := x509.NewCertPool()
-	for _, ic := range certs[1:] {
-		intermediates.AddCert(ic)
-	}
-	// Try now first, then moments inside the leaf's validity, so that an
-	// expired or not yet valid certificate is reported by tls.expiry and
-	// not as a broken chain.
-	var err error
-	for _, at := range []time.Time{f.now, leaf.NotBefore.Add(time.Minute), leaf.NotAfter.Add(-time.Minute)} {
-		_, verr := leaf.Verify(x509.VerifyOptions{
-			Roots:         f.roots,
-			Intermediates: intermediates,
-			CurrentTime:   at,
-			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		})
-		if verr == nil {
-			err = nil
-			break
-		}
-		if err == nil {
-			err = verr
-		}
-	}
-	if err == nil {
+
+	v := f.verified
+	switch {
+	case v.err == nil && v.atNow:
 		c.Summary = fmt.Sprintf("certificate chain verifies against %s", f.caSource)
 		return c
+	case v.err == nil:
+		c.Summary = fmt.Sprintf("certificate chain leads to %s; tls.expiry checks its validity dates", f.caSource)
+		return c
 	}
+	err := v.err
 	c.AddEvidence("error", err.Error())
 	var unknown x509.UnknownAuthorityError
 	var invalid x509.CertificateInvalidError
 	switch {
 	case errors.As(err, &unknown):
-		c.Summary = fmt.Sprintf("certificate issued by %q is not signed by %s", leaf.Issuer.String(), f.caSource)
+		c.Summary = fmt.Sprintf("certificate issued by %s is not signed by %s", quoteText(leaf.Issuer.String()), f.caSource)
 		c.Hint = fmt.Sprintf("pass the CA certificate of %q with --ldap-ca-path; the manager rejects this server the same way", leaf.Issuer.CommonName)
 	case errors.As(err, &invalid) && invalid.Reason == x509.IncompatibleUsage:
 		c.Summary = "certificate is not valid for TLS server authentication (extended key usage)"
@@ -171,18 +159,24 @@ func checkHostname(f tlsFacts) report.Check {
 	return c
 }
 
-// checkExpiry reports the end of the validity of every certificate the
-// server sent, failing for an expired or not yet valid one and warning
-// inside ExpiryWarning.
+// checkExpiry reports the validity period of every certificate of the
+// chain: those the server sent and the CA the chain leads to. It fails for
+// one that is expired or not yet valid and warns inside ExpiryWarning.
 func checkExpiry(f tlsFacts) report.Check {
 	c := report.Check{ID: LayerTLSExpiry, Status: report.Pass}
 	leaf := f.state.PeerCertificates[0]
 	c.AddEvidence("not before", leaf.NotBefore.UTC().Format(time.RFC3339))
 	c.AddEvidence("not after", leaf.NotAfter.UTC().Format(time.RFC3339))
+
+	certs := chainCertificates(f)
 	earliest := leaf
-	for _, cert := range f.state.PeerCertificates[1:] {
+	var notYet *x509.Certificate
+	for _, cert := range certs {
 		if cert.NotAfter.Before(earliest.NotAfter) {
 			earliest = cert
+		}
+		if notYet == nil && f.now.Before(cert.NotBefore) {
+			notYet = cert
 		}
 	}
 	if earliest != leaf {
@@ -190,22 +184,61 @@ func checkExpiry(f tlsFacts) report.Check {
 	}
 	left := earliest.NotAfter.Sub(f.now)
 	switch {
-	case f.now.Before(leaf.NotBefore):
-		c.Summary = fmt.Sprintf("certificate is not valid before %s", leaf.NotBefore.UTC().Format(time.RFC3339))
-		c.Hint = "check the clocks of this host and the LDAP server"
-		failOrWarn(&c, f.insecure)
 	case left <= 0:
-		c.Summary = fmt.Sprintf("certificate expired on %s (%s ago)", earliest.NotAfter.UTC().Format(time.RFC3339), days(-left))
-		c.Hint = "renew the LDAP server's certificate; the manager rejects an expired one"
+		c.Summary = fmt.Sprintf("%s expired on %s (%s ago)", f.certRole(earliest), earliest.NotAfter.UTC().Format(time.RFC3339), days(-left))
+		c.Hint = f.renewHint(earliest) + "; the manager rejects an expired certificate"
+		failOrWarn(&c, f.insecure)
+	case notYet != nil:
+		c.Summary = fmt.Sprintf("%s is not valid before %s", f.certRole(notYet), notYet.NotBefore.UTC().Format(time.RFC3339))
+		c.Hint = "check the clocks of this host and the LDAP server; if they are right, " + f.renewHint(notYet)
 		failOrWarn(&c, f.insecure)
 	case left < ExpiryWarning:
 		c.Status = report.Warn
-		c.Summary = fmt.Sprintf("certificate expires on %s, in %s", earliest.NotAfter.UTC().Format(time.RFC3339), days(left))
-		c.Hint = "renew the LDAP server's certificate before it expires"
+		c.Summary = fmt.Sprintf("%s expires on %s, in %s", f.certRole(earliest), earliest.NotAfter.UTC().Format(time.RFC3339), days(left))
+		c.Hint = f.renewHint(earliest) + " before it expires"
 	default:
 		c.Summary = fmt.Sprintf("certificate valid until %s (%s)", earliest.NotAfter.UTC().Format("2006-01-02"), days(left))
 	}
 	return c
+}
+
+// chainCertificates lists the certificates the server sent, then those of
+// the verified chain that it did not send, such as the CA.
+func chainCertificates(f tlsFacts) []*x509.Certificate {
+	certs := append([]*x509.Certificate(nil), f.state.PeerCertificates...)
+	for _, cert := range f.verified.chain {
+		if !inPath(certs, cert) {
+			certs = append(certs, cert)
+		}
+	}
+	return certs
+}
+
+// certRole names a certificate of the chain by its place in it.
+func (f tlsFacts) certRole(cert *x509.Certificate) string {
+	switch {
+	case cert.Equal(f.state.PeerCertificates[0]):
+		return "certificate"
+	case inPath(f.caCerts, cert):
+		return fmt.Sprintf("CA certificate %q in %s", cert.Subject.CommonName, strings.TrimPrefix(f.caSource, "the CA in "))
+	case inPath(f.state.PeerCertificates, cert):
+		return fmt.Sprintf("intermediate CA certificate %q", cert.Subject.CommonName)
+	}
+	return fmt.Sprintf("CA certificate %q", cert.Subject.CommonName)
+}
+
+// renewHint returns the fix for a certificate of the chain that is out of
+// its validity period.
+func (f tlsFacts) renewHint(cert *x509.Certificate) string {
+	switch {
+	case cert.Equal(f.state.PeerCertificates[0]):
+		return "renew the LDAP server's certificate"
+	case inPath(f.caCerts, cert):
+		return "pass the CA's current certificate with --ldap-ca-path (and the manager's ldap_ca_cert)"
+	case inPath(f.state.PeerCertificates, cert):
+		return "install the intermediate CA's current certificate on the LDAP server"
+	}
+	return "renew the CA certificate in the system's trust store"
 }
 
 // days formats a duration as whole days, or hours below one day.

@@ -112,19 +112,27 @@ func Check(s *Settings, opts CheckOptions) ([]*SettingsError, []Warning) {
 	missingCA := "ldaps:// needs a CA certificate; the manager rejects it without one ('A CA certificate must be provided to use ldaps.')"
 	caHint := "pass the CA that signed the server's certificate with --ldap-ca-path FILE"
 	if opts.FromManager {
-		missingCA = "ldaps:// needs a CA certificate, and " + ManagerCANote
+		missingCA = "ldaps:// needs a CA certificate, which the manager does not return (" + ManagerCANote + ")"
 		caHint = "pass the CA the manager uses (the file once given to 'cfy ldap set --ldap-ca-path') with --ldap-ca-path FILE"
 	}
 	if anyLDAPS && s.CAPEM == "" && (opts.InsecureSkipVerify || opts.CAOptional) {
-		warn(KeyServer, "%s", missingCA)
+		// A warning has no hint line, so it carries the fix itself.
+		warn(KeyServer, "%s; %s", missingCA, caHint)
 	} else if anyLDAPS && s.CAPEM == "" {
 		fail(KeyServer, missingCA, caHint)
 	}
+	// The manager rejects ldap:// with ldap_ca_cert (400). A StartTLS
+	// probe needs the CA to verify the server, so there it only warns.
 	if anyPlain && s.CAPEM != "" {
+		caKey := KeyCAPath
+		if s.CAPath == "" {
+			caKey = KeyCACert
+		}
 		if opts.StartTLS {
-			warn(KeyCAPath, "the manager rejects a CA certificate with ldap:// ('CA certificate cannot be provided when not using ldaps.'); cfyauth uses it only to verify StartTLS")
+			warn(caKey, "the manager rejects a CA certificate with ldap:// ('CA certificate cannot be provided when not using ldaps.'); cfyauth uses it only to verify StartTLS")
 		} else {
-			warn(KeyCAPath, "the manager rejects a CA certificate with ldap:// ('CA certificate cannot be provided when not using ldaps.'), and cfyauth ignores it without --starttls")
+			fail(caKey, "the manager rejects a CA certificate with ldap:// ('CA certificate cannot be provided when not using ldaps.')",
+				"use ldaps://HOST:636 with the CA, or drop --ldap-ca-path for plain ldap:// (with --starttls the CA verifies a StartTLS probe)")
 		}
 	}
 	if opts.StartTLS {
@@ -155,11 +163,11 @@ func Check(s *Settings, opts CheckOptions) ([]*SettingsError, []Warning) {
 	}
 	if s.BaseDN != "" {
 		if _, err := ldap.ParseDN(s.BaseDN); err != nil {
-			warn(KeyBaseDN, "the base DN %q is not a valid DN: %v", s.BaseDN, err)
+			warn(KeyBaseDN, "the base DN %s is not a valid DN: %v", quoteText(s.BaseDN), err)
 		}
 	}
 	if strings.ContainsAny(s.Raw[KeyBaseDN], "{}") {
-		warn(KeyBaseDN, "the manager does not check placeholders in ldap_base_dn and cfyauth does not fill them in: %q is used as it is", s.Raw[KeyBaseDN])
+		warn(KeyBaseDN, "the manager does not check placeholders in ldap_base_dn and cfyauth does not fill them in: %s is used as it is", quoteText(s.Raw[KeyBaseDN]))
 	}
 	return errs, warnings
 }

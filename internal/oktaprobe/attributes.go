@@ -155,7 +155,7 @@ func userGroupsCheck(ctx context.Context, lookup GroupLookup, groups []string, u
 	c := report.Check{ID: "user-groups", Subject: "response"}
 	if lookup == nil {
 		c.Status = report.Skip
-		c.Summary = "not matched against the manager's user-groups, which needs its REST API"
+		c.Summary = "not matched against the manager's user-groups: that needs --from-manager"
 		return c
 	}
 	if len(groups) == 0 {
@@ -166,7 +166,7 @@ func userGroupsCheck(ctx context.Context, lookup GroupLookup, groups []string, u
 	matches, err := lookup.LookupUserGroups(ctx, groups)
 	if err != nil {
 		c.Status = report.Fail
-		c.Summary = "cannot read the manager's user-groups: " + err.Error()
+		c.Summary = "cannot read the manager's user-groups: " + err.Error() + "; only this check needs the manager, so the others stand"
 		c.Hint = "check --manager-url and the admin's credentials (CLOUDIFY_USERNAME, and CLOUDIFY_PASSWORD or --admin-password-file)"
 		var e *apperr.Error
 		if errors.As(err, &e) && len(e.Hints) > 0 {

@@ -213,8 +213,9 @@ func certificateFileCheck(display string, certs []*x509.Certificate, readErr err
 }
 
 // certificateValidityCheck reports the certificate's validity window at
-// now, warning within ExpiryWarning of its end.
-func certificateValidityCheck(cert *x509.Certificate, now time.Time, display string) report.Check {
+// now, warning within ExpiryWarning of its end. installPath is the file
+// the REST service reads, which the hints name.
+func certificateValidityCheck(cert *x509.Certificate, now time.Time, installPath string) report.Check {
 	c := report.Check{ID: "cert-validity", Subject: "certificate"}
 	c.AddEvidence("not_before", cert.NotBefore.UTC().Format(time.RFC3339)).
 		AddEvidence("not_after", cert.NotAfter.UTC().Format(time.RFC3339))
@@ -227,7 +228,7 @@ func certificateValidityCheck(cert *x509.Certificate, now time.Time, display str
 	case !now.Before(cert.NotAfter):
 		c.Status = report.Fail
 		c.Summary = fmt.Sprintf("the certificate expired on %s (%s ago)", cert.NotAfter.UTC().Format(time.RFC3339), humanDuration(-left))
-		c.Hint = fmt.Sprintf("download the IdP's current signing certificate and save it as %s, then restart the REST service", display)
+		c.Hint = fmt.Sprintf("download the IdP's current signing certificate and save it as %s, then restart the REST service", installPath)
 	case left < ExpiryWarning:
 		c.Status = report.Warn
 		c.Summary = fmt.Sprintf("the certificate expires on %s, in %d days", cert.NotAfter.UTC().Format(time.RFC3339), int(left.Hours()/24))

@@ -56,18 +56,39 @@ func responseWindowFacts(opts Options, installed *x509.Certificate, now time.Tim
 	return m
 }
 
+// clockSources says which inputs could have read the IdP's clock, so that
+// a clock that was not read gets the hint that fits what was given.
+type clockSources struct {
+	Offline bool
+	// Requested is set when a request to the IdP was sent: to the sign-in
+	// URL or to download the metadata.
+	Requested bool
+	// MetadataFile is set when --metadata names a file, which sends no
+	// request.
+	MetadataFile bool
+}
+
 // clockCheck compares the local clock with the IdP's Date header.
-func clockCheck(samples []*dateSample, maxSkew time.Duration, m margins, offline bool) report.Check {
+func clockCheck(samples []*dateSample, maxSkew time.Duration, m margins, src clockSources) report.Check {
 	c := report.Check{ID: "clock", Subject: "idp"}
-	if offline {
+	if src.Offline {
 		c.Status = report.Skip
 		c.Summary = "not measured (--offline)"
 		return c
 	}
 	if len(samples) == 0 {
 		c.Status = report.Skip
-		c.Summary = "no request reached the IdP, so its clock was not read"
-		c.Hint = "pass --sso-url URL or --metadata https://… to measure the clock offset"
+		switch {
+		case src.Requested:
+			c.Summary = "the IdP's clock was not read: no answer from it carried a Date header"
+			c.Hint = "fix the failed sso-url or metadata check; the clock is read from the IdP's answers"
+		case src.MetadataFile:
+			c.Summary = "no request was sent to the IdP, so its clock was not read"
+			c.Hint = "pass --sso-url URL, or the metadata as its https:// URL with --metadata, to measure the clock offset"
+		default:
+			c.Summary = "no request was sent to the IdP, so its clock was not read"
+			c.Hint = "pass --sso-url URL or --metadata https://… to measure the clock offset"
+		}
 		return c
 	}
 	if maxSkew <= 0 {

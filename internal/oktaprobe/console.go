@@ -168,7 +168,7 @@ func deref(s *string) string {
 
 // consoleChecks reports the Console's SAML mode and whether it validates
 // responses with the same certificate file as the REST service.
-func consoleChecks(layout *manager.Layout, settings *ConsoleSettings, readErr error, restCertHost string, restCerts []*x509.Certificate) []report.Check {
+func consoleChecks(layout *manager.Layout, settings *ConsoleSettings, readErr error, restCertHost string, restCerts []*x509.Certificate, ssoURLGiven bool) []report.Check {
 	mode := report.Check{ID: "console-config", Subject: "console"}
 	var cfgErr *ConsoleConfigError
 	switch {
@@ -188,6 +188,9 @@ func consoleChecks(layout *manager.Layout, settings *ConsoleSettings, readErr er
 			mode.AddEvidence("looked_at", strings.Join(displayPaths(layout, ConsoleConfigPaths), ", "))
 		}
 		mode.Hint = "pass --console-config FILE, or --sso-url URL to check the IdP's sign-in page without it"
+		if ssoURLGiven {
+			mode.Hint = "pass --console-config FILE to check the Console's SAML settings as well"
+		}
 		return []report.Check{mode, skipped("console-cert-path", "console", "no Console configuration found")}
 	}
 	mode.AddEvidence("files", strings.Join(settings.Files, ", ")).
@@ -257,6 +260,10 @@ func consoleCertPathCheck(layout *manager.Layout, settings *ConsoleSettings, res
 	c.Hint = fmt.Sprintf("set %s to %s in %s and restart cloudify-stage, so both check responses with one certificate", key, manager.OktaCertificate, lastFile(settings))
 	consoleCerts, err := readCertificateFile(consoleHost)
 	switch {
+	case errors.Is(err, os.ErrNotExist):
+		c.AddEvidence("console_cert", "missing")
+		c.Summary = fmt.Sprintf("the Console's %s names %s, which does not exist, so the Console cannot check the IdP's signature", key, settings.CertPath)
+		c.Hint = fmt.Sprintf("set %s to %s in %s and restart cloudify-stage", key, manager.OktaCertificate, lastFile(settings))
 	case err != nil:
 		c.AddEvidence("console_cert", "unreadable: "+err.Error())
 	case len(restCerts) > 0 && consoleCerts[0].Equal(restCerts[0]):

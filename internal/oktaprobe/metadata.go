@@ -191,8 +191,9 @@ func readEntity(md *Metadata, root, entity *etree.Element) error {
 }
 
 // metadataChecks reports the metadata document, its signature, and whether
-// its signing certificates include the manager's.
-func metadataChecks(md *Metadata, parseErr error, managerCert *x509.Certificate, certDisplay string, now time.Time) []report.Check {
+// its signing certificates include the manager's. certDisplay is the
+// certificate file read; installPath is the one the REST service reads.
+func metadataChecks(md *Metadata, parseErr error, managerCert *x509.Certificate, certDisplay, installPath string, now time.Time) []report.Check {
 	doc := report.Check{ID: "metadata", Subject: "metadata"}
 	sig := report.Check{ID: "metadata-signature", Subject: "metadata"}
 	certs := report.Check{ID: "metadata-certs", Subject: "metadata"}
@@ -209,6 +210,10 @@ func metadataChecks(md *Metadata, parseErr error, managerCert *x509.Certificate,
 		doc.Status = report.Fail
 		doc.Summary = "the metadata cannot be used: " + parseErr.Error()
 		doc.Hint = "pass the IdP's SAML metadata (Okta: the app's Identity Provider metadata link) with --metadata"
+		var srcErr *metadataSourceError
+		if errors.As(parseErr, &srcErr) {
+			doc.Hint = srcErr.hint
+		}
 		return []report.Check{doc, skipped("metadata-signature", "metadata", "the metadata could not be read"), skipped("metadata-certs", "metadata", "the metadata could not be read")}
 	}
 
@@ -252,13 +257,13 @@ func metadataChecks(md *Metadata, parseErr error, managerCert *x509.Certificate,
 		sig.Summary = "not signed (Okta does not sign its app metadata); trust rests on how it was fetched"
 	}
 
-	certs = signingCertsCheck(md, managerCert, certDisplay)
+	certs = signingCertsCheck(md, managerCert, certDisplay, installPath)
 	return []report.Check{doc, sig, certs}
 }
 
 // signingCertsCheck compares the metadata's signing certificates with the
 // certificate installed on the manager, naming a rotation in progress.
-func signingCertsCheck(md *Metadata, managerCert *x509.Certificate, certDisplay string) report.Check {
+func signingCertsCheck(md *Metadata, managerCert *x509.Certificate, certDisplay, installPath string) report.Check {
 	c := report.Check{ID: "metadata-certs", Subject: "metadata"}
 	for i, cert := range md.SigningCerts {
 		c.AddEvidence(fmt.Sprintf("signing_%d", i+1), fmt.Sprintf("%s SHA-256 %s, not after %s", cert.Subject, Fingerprint(cert), cert.NotAfter.UTC().Format("2006-01-02")))
@@ -291,11 +296,11 @@ func signingCertsCheck(md *Metadata, managerCert *x509.Certificate, certDisplay 
 	case installed < 0:
 		c.Status = report.Fail
 		c.Summary = fmt.Sprintf("the IdP signs with %s, but %s contains %s", strings.Join(others, " and "), certDisplay, Fingerprint(managerCert))
-		c.Hint = fmt.Sprintf("save the IdP's current signing certificate as %s and restart the REST service", certDisplay)
+		c.Hint = fmt.Sprintf("save the IdP's current signing certificate as %s and restart the REST service", installPath)
 	case len(others) > 0:
 		c.Status = report.Warn
 		c.Summary = fmt.Sprintf("a signing-certificate rotation is under way: the IdP lists the installed %s and the new %s, which is not installed", Fingerprint(managerCert), strings.Join(others, " and "))
-		c.Hint = fmt.Sprintf("when the IdP switches to the new certificate, save it as %s and restart the REST service, or logins fail", certDisplay)
+		c.Hint = fmt.Sprintf("when the IdP switches to the new certificate, save it as %s and restart the REST service, or logins fail", installPath)
 	default:
 		c.Status = report.Pass
 		c.Summary = "the IdP's signing certificate is the one installed on the manager"

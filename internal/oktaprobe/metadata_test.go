@@ -22,7 +22,7 @@ func TestMetadataFromIdP(t *testing.T) {
 	if md.Signed || md.Verified {
 		t.Errorf("signed %v verified %v", md.Signed, md.Verified)
 	}
-	checks := metadataChecks(md, nil, idp.Signing.Cert, "okta_certificate.pem", time.Now())
+	checks := metadataChecks(md, nil, idp.Signing.Cert, "okta_certificate.pem", "okta_certificate.pem", time.Now())
 	wantStatus(t, checks, "metadata", report.Pass, md.EntityID)
 	wantStatus(t, checks, "metadata-signature", report.Pass, "not signed")
 	wantStatus(t, checks, "metadata-certs", report.Pass, "installed")
@@ -39,7 +39,7 @@ func TestMetadataTwoSigningCertificates(t *testing.T) {
 	if len(md.SigningCerts) != 2 {
 		t.Fatalf("%d signing certificates", len(md.SigningCerts))
 	}
-	checks := metadataChecks(md, nil, current.Cert, "okta_certificate.pem", time.Now())
+	checks := metadataChecks(md, nil, current.Cert, "okta_certificate.pem", "okta_certificate.pem", time.Now())
 	c := wantStatus(t, checks, "metadata-certs", report.Warn, "rotation")
 	for _, fp := range []string{Fingerprint(current.Cert), Fingerprint(next.Cert)} {
 		if !strings.Contains(c.Summary, fp) {
@@ -47,7 +47,7 @@ func TestMetadataTwoSigningCertificates(t *testing.T) {
 		}
 	}
 	other := oktatest.NewCert(t, oktatest.CertOptions{CommonName: "other", KeyIndex: 5})
-	checks = metadataChecks(md, nil, other.Cert, "okta_certificate.pem", time.Now())
+	checks = metadataChecks(md, nil, other.Cert, "okta_certificate.pem", "okta_certificate.pem", time.Now())
 	wantStatus(t, checks, "metadata-certs", report.Fail, Fingerprint(other.Cert))
 }
 
@@ -63,7 +63,7 @@ func TestMetadataSignedVerifiedOnlyWithAnchor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checks := metadataChecks(md, nil, idp.Signing.Cert, "c", now)
+	checks := metadataChecks(md, nil, idp.Signing.Cert, "c", "c", now)
 	wantStatus(t, checks, "metadata-signature", report.Warn, "not verified")
 
 	// The CA as anchor: verified through the chain.
@@ -71,7 +71,7 @@ func TestMetadataSignedVerifiedOnlyWithAnchor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checks = metadataChecks(md, nil, idp.Signing.Cert, "c", now)
+	checks = metadataChecks(md, nil, idp.Signing.Cert, "c", "c", now)
 	wantStatus(t, checks, "metadata-signature", report.Pass, "verifies")
 	wantStatus(t, checks, "metadata-certs", report.Pass, "")
 
@@ -85,19 +85,19 @@ func TestMetadataSignedVerifiedOnlyWithAnchor(t *testing.T) {
 	selfSigned := oktatest.NewCert(t, oktatest.CertOptions{CommonName: "attacker", KeyIndex: 5})
 	forged := oktatest.SignMetadata(t, idp.Metadata(), selfSigned)
 	md, err = ParseMetadata(forged, "m", []*x509.Certificate{ca.Cert}, now)
-	checks = metadataChecks(md, err, idp.Signing.Cert, "c", now)
+	checks = metadataChecks(md, err, idp.Signing.Cert, "c", "c", now)
 	wantStatus(t, checks, "metadata-signature", report.Fail, "does not chain to it")
 	wantStatus(t, checks, "metadata-certs", report.Skip, "")
 
 	// Content changed after signing.
 	tampered := []byte(strings.Replace(string(signed), idp.URL+"/sso", "https://127.0.0.1:1/sso", 1))
 	md, err = ParseMetadata(tampered, "m", []*x509.Certificate{ca.Cert}, now)
-	checks = metadataChecks(md, err, idp.Signing.Cert, "c", now)
+	checks = metadataChecks(md, err, idp.Signing.Cert, "c", "c", now)
 	wantStatus(t, checks, "metadata-signature", report.Fail, "does not verify")
 
 	// Unsigned metadata while an anchor is given.
 	md, err = ParseMetadata(idp.Metadata(), "m", []*x509.Certificate{ca.Cert}, now)
-	checks = metadataChecks(md, err, idp.Signing.Cert, "c", now)
+	checks = metadataChecks(md, err, idp.Signing.Cert, "c", "c", now)
 	wantStatus(t, checks, "metadata-signature", report.Fail, "not signed")
 }
 
@@ -113,12 +113,12 @@ func TestMetadataValidUntilAndShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checks := metadataChecks(md, nil, nil, "c", now)
+	checks := metadataChecks(md, nil, nil, "c", "c", now)
 	wantStatus(t, checks, "metadata", report.Fail, "expired")
 	wantStatus(t, checks, "metadata-certs", report.Fail, "no signing certificate")
 
 	md, _ = ParseMetadata(doc(now.Add(48*time.Hour).Format(time.RFC3339)), "m", nil, now)
-	wantStatus(t, metadataChecks(md, nil, nil, "c", now), "metadata", report.Pass, "valid until")
+	wantStatus(t, metadataChecks(md, nil, nil, "c", "c", now), "metadata", report.Pass, "valid until")
 
 	for name, bad := range map[string]string{
 		"sp metadata":  `<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="x"><SPSSODescriptor/></EntityDescriptor>`,
@@ -131,7 +131,7 @@ func TestMetadataValidUntilAndShape(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 			continue
 		}
-		checks := metadataChecks(nil, err, nil, "c", now)
+		checks := metadataChecks(nil, err, nil, "c", "c", now)
 		wantStatus(t, checks, "metadata", report.Fail, "cannot be used")
 	}
 }

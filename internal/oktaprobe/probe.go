@@ -93,6 +93,12 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	res.CertificatePath = certDisplay
+	// Hints name the file the REST service reads, also when --certificate
+	// names a candidate file.
+	installPath := manager.OktaCertificate
+	if opts.Layout != nil {
+		installPath = opts.Layout.Display(manager.OktaCertificate)
+	}
 	certs, certErr := readCertificateFile(certHost)
 	if errors.Is(certErr, os.ErrPermission) {
 		return nil, apperr.Environment("permission_denied", "permission denied reading %s", certDisplay).Wrap(certErr).
@@ -105,7 +111,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			installed = certs[0]
 			info := DescribeCertificate(installed)
 			res.Certificate = &info
-			checks = append(checks, certificateValidityCheck(installed, now(), certDisplay))
+			checks = append(checks, certificateValidityCheck(installed, now(), installPath))
 		} else {
 			checks = append(checks, skipped("cert-validity", "certificate", "no certificate was read"))
 		}
@@ -118,7 +124,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		var readErr error
 		console, readErr = ReadConsoleSettings(opts.Layout, opts.ConsoleConfigPath)
 		res.Console = console
-		return consoleChecks(opts.Layout, console, readErr, certHost, certs)
+		return consoleChecks(opts.Layout, console, readErr, certHost, certs, opts.SSOURL != "")
 	})
 
 	// Expected callback, audience and recipient.
@@ -142,13 +148,14 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			}
 			if err == nil {
 				md, err = ParseMetadata(data, source, opts.MetadataAnchors, now())
+				err = metadataParseError(source, err)
 			}
 			if err == nil {
 				res.Metadata = md
 			} else {
 				md = nil
 			}
-			return metadataChecks(md, err, installed, certDisplay, now())
+			return metadataChecks(md, err, installed, certDisplay, installPath, now())
 		})
 	default:
 		res.Checks = append(res.Checks,
@@ -198,7 +205,13 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		responseChecksList = checks
 		res.User = user
 	}
-	res.Checks = append(res.Checks, clockCheck(samples, opts.MaxClockSkew, responseWindowFacts(opts, installed, now()), opts.Offline))
+	metadataURL := strings.HasPrefix(opts.Metadata, "https://")
+	clockSrc := clockSources{
+		Offline:      opts.Offline,
+		Requested:    ssoURL != "" || metadataURL,
+		MetadataFile: opts.Metadata != "" && !metadataURL,
+	}
+	res.Checks = append(res.Checks, clockCheck(samples, opts.MaxClockSkew, responseWindowFacts(opts, installed, now()), clockSrc))
 	res.Checks = append(res.Checks, responseChecksList...)
 	if opts.HTTP.InsecureSkipVerify {
 		res.Checks = append(res.Checks, report.Check{ID: "tls-verify", Subject: "idp", Status: report.Warn,
@@ -224,26 +237,49 @@ func certificateLocation(opts Options) (string, string, error) {
 	return host, opts.Layout.Display(manager.OktaCertificate), nil
 }
 
+// metadataSourceError is metadata that could not be downloaded, read or
+// parsed, with the fix for that cause.
+type metadataSourceError struct {
+	err  error
+	hint string
+}
+
+func (e *metadataSourceError) Error() string { return e.err.Error() }
+func (e *metadataSourceError) Unwrap() error { return e.err }
+
 // loadMetadata reads metadata from an https URL or a file.
 func loadMetadata(ctx context.Context, opts Options) ([]byte, *dateSample, string, error) {
 	src := opts.Metadata
 	if strings.HasPrefix(src, "https://") {
 		data, sample, err := fetchMetadata(ctx, opts.HTTP, src)
 		var fetchErr *fetchError
-		if err != nil && !errors.As(err, &fetchErr) {
-			summary, _ := describeNetError(hostOf(src), err)
-			err = errors.New(summary)
-		}
-		if err != nil {
-			return nil, sample, src, fmt.Errorf("cannot download %s: %w", src, err)
+		switch {
+		case errors.As(err, &fetchErr):
+			return nil, sample, src, &metadataSourceError{fmt.Errorf("cannot download %s: %w", src, err),
+				"check the metadata URL (Okta: the SAML app's Identity Provider metadata link)"}
+		case err != nil:
+			summary, hint := describeNetError(hostOf(src), err)
+			return nil, sample, src, &metadataSourceError{fmt.Errorf("cannot download %s: %s", src, summary), hint}
 		}
 		return data, sample, src, nil
 	}
 	data, err := os.ReadFile(src)
 	if err != nil {
-		return nil, nil, src, fmt.Errorf("cannot read %s: %w", src, err)
+		return nil, nil, src, &metadataSourceError{fmt.Errorf("cannot read %s: %w", src, err),
+			"pass the IdP's metadata file, or its https:// URL, with --metadata"}
 	}
 	return data, nil, src, nil
+}
+
+// metadataParseError adds the fix for a document that is not usable IdP
+// metadata: for a URL, the URL is the likely mistake. A signature error
+// keeps its own hint.
+func metadataParseError(src string, err error) error {
+	var sigErr *MetadataSignatureError
+	if err == nil || errors.As(err, &sigErr) || !strings.HasPrefix(src, "https://") {
+		return err
+	}
+	return &metadataSourceError{err, fmt.Sprintf("%s did not return the IdP's SAML metadata: copy the metadata URL again (Okta: the SAML app's Identity Provider metadata link)", hostOf(src))}
 }
 
 // pickSSOURL chooses the sign-in URL to probe: --sso-url, else the

@@ -80,6 +80,18 @@ type Client struct {
 	// hidden are secrets sent in request bodies, masked like the password
 	// in server text.
 	hidden []string
+	// managerPath maps a manager path to the file under --root; nil
+	// leaves it as it is.
+	managerPath func(string) string
+}
+
+// displayPath returns a manager path as hints name it: under --root when
+// one is set.
+func (c *Client) displayPath(p string) string {
+	if c.managerPath == nil {
+		return p
+	}
+	return c.managerPath(p)
 }
 
 // Audit is the manager's record of who made a request, read from the
@@ -100,7 +112,7 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{base: base, creds: opts.Credentials, tenant: opts.Tenant, timeout: opts.Timeout}
+	c := &Client{base: base, creds: opts.Credentials, tenant: opts.Tenant, timeout: opts.Timeout, managerPath: opts.TLS.ManagerPath}
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}

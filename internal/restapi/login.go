@@ -144,7 +144,7 @@ func (r *LoginResult) explainFailure(ctx context.Context, c *Client, err error) 
 	case apiErr.Status == http.StatusUnauthorized && r.SAML:
 		r.Outcome = OutcomeRejected
 		r.Err = apperr.Failed("login_rejected", "SAML login rejected (401): %s", apiErr.Message).
-			WithHint("no authenticator module accepted the SAML response: check its signature against %s, its validity window and this host's clock", oktaCertificate).
+			WithHint("no authenticator module accepted the SAML response: check its signature against %s, its validity window and this host's clock", c.displayPath(oktaCertificate)).
 			WithHint("an identity provider's response is valid for minutes only; save a fresh one and try again").
 			WithHint("run 'cfyauth okta check --saml-response FILE' with the same file to see which check it fails").Wrap(apiErr)
 	case apiErr.Status == http.StatusUnauthorized:
@@ -161,7 +161,7 @@ func (r *LoginResult) explainFailure(ctx context.Context, c *Client, err error) 
 	case apiErr.Status >= 500 && apiErr.Status != http.StatusBadGateway && apiErr.Status != http.StatusServiceUnavailable && apiErr.Status != http.StatusGatewayTimeout:
 		r.Outcome = OutcomeServerError
 		r.Err = apperr.Failed("server_error", "login of %s failed with a server error (%d): %s", r.who(), apiErr.Status, apiErr.Message).
-			WithHint("an authenticator module probably raised an exception: read the traceback in %s on the manager, or run 'cfyauth test-login -v' to print the one the manager sent", restLog).
+			WithHint("an authenticator module probably raised an exception: read the traceback in %s on the manager, or run 'cfyauth test-login -v' to print the one the manager sent", c.displayPath(restLog)).
 			WithHint("run the module offline with 'cfyauth test NAME' and the same credentials to see the same failure").Wrap(apiErr)
 	default:
 		r.Outcome = OutcomeUnreachable

@@ -32,7 +32,8 @@ type TLSOptions struct {
 	// trust anchor.
 	CAFile string
 	// ManagerPath maps a manager path such as InternalCACert to the file
-	// to read (under --root). Nil reads the path itself.
+	// to read (under --root). Nil reads the path itself. Hints that name a
+	// manager file, such as the REST service's log, name it this way too.
 	ManagerPath func(string) string
 	// InsecureSkipVerify turns verification off, which every report must
 	// then state.
@@ -127,10 +128,12 @@ func ResolveTrust(u *url.URL, opts TLSOptions) (*Trust, error) {
 // isInternalEndpoint reports whether a URL is served with the manager's
 // internal certificate: a loopback host, or the internal REST port.
 func isInternalEndpoint(u *url.URL) bool {
-	if u.Port() == InternalRESTPort {
-		return true
-	}
-	host := u.Hostname()
+	return u.Port() == InternalRESTPort || IsLoopbackHost(u.Hostname())
+}
+
+// IsLoopbackHost reports whether a URL's host names this machine:
+// localhost or a loopback address.
+func IsLoopbackHost(host string) bool {
 	if host == "localhost" {
 		return true
 	}

@@ -151,7 +151,7 @@ func TestADCLIFromManagerPreview(t *testing.T) {
 	if code != 2 {
 		t.Fatalf("exit %d without a CA, want 2\nstderr:\n%s", code, stderr)
 	}
-	expectContains(t, "stderr", stderr, "from Cloudify 5.2 the manager keeps the LDAP CA certificate in its database", "hint: pass the CA the manager uses", "--ldap-ca-path FILE")
+	expectContains(t, "stderr", stderr, "ldaps:// needs a CA certificate, which the manager does not return", "hint: pass the CA the manager uses", "--ldap-ca-path FILE")
 
 	code, stdout, stderr = runCLI(t, env, "", "--manager-url", mgr.URL, "ldap", "check", "--from-manager", "-c", s.CAFile(),
 		"--user", "jsmith", "--password-file", userPW)

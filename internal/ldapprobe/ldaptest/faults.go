@@ -28,8 +28,16 @@ type CA struct {
 	PEMFile string
 }
 
-// NewCA makes a CA and writes its certificate to a file in t's temp folder.
+// NewCA makes a CA valid from a week ago for a year and writes its
+// certificate to a file in t's temp folder.
 func NewCA(t testing.TB, name string) *CA {
+	t.Helper()
+	return NewCAValid(t, name, time.Now().Add(-7*24*time.Hour), time.Now().Add(365*24*time.Hour))
+}
+
+// NewCAValid makes a CA valid between notBefore and notAfter and writes its
+// certificate to a file in t's temp folder.
+func NewCAValid(t testing.TB, name string, notBefore, notAfter time.Time) *CA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -38,8 +46,8 @@ func NewCA(t testing.TB, name string) *CA {
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{CommonName: name, Organization: []string{"cfyauth tests"}},
-		NotBefore:             time.Now().Add(-7 * 24 * time.Hour),
-		NotAfter:              time.Now().Add(365 * 24 * time.Hour),
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
@@ -140,6 +148,24 @@ func serveLoopback(serve func(net.Conn)) (addr string, stop func(), err error) {
 // SilentServer accepts connections and never sends a byte.
 func SilentServer(t testing.TB) string {
 	return listen(t, discard)
+}
+
+// CountingSilentServer is SilentServer that also returns how many
+// connections it has accepted so far.
+func CountingSilentServer(t testing.TB) (addr string, accepted func() int) {
+	var mu sync.Mutex
+	count := 0
+	addr = listen(t, func(c net.Conn) {
+		mu.Lock()
+		count++
+		mu.Unlock()
+		discard(c)
+	})
+	return addr, func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return count
+	}
 }
 
 // SilentListener is SilentServer for callers without a testing.TB; stop

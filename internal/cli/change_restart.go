@@ -46,7 +46,7 @@ var flagsNeedingRestart = []string{"restart-timeout", "settle", "no-rollback", "
 func (f *restartFlags) addRestartFlags(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.BoolVar(&f.Restart, "restart", false, "restart the REST service after the change and run its health gate; restore the previous module set when the gate fails")
-	fs.DurationVar(&f.RestartTimeout, "restart-timeout", restart.DefaultTimeout, "longest wait from the restart request until the REST API returns 200, settle window included")
+	fs.DurationVar(&f.RestartTimeout, "restart-timeout", restart.DefaultTimeout, "longest wait from the restart request until the REST API returns \"OK\", settle window included")
 	fs.DurationVar(&f.Settle, "settle", restart.DefaultSettle, "how long the service must keep running with no further restarts")
 	fs.BoolVar(&f.NoRollback, "no-rollback", false, "keep the change when the health gate or a login check fails")
 	fs.StringVar(&f.VerifyLogin, "verify-login", "", "after the restart, also require a successful login as this user (password from a prompt, --password-stdin, --password-file or CFYAUTH_PASSWORD)")
@@ -141,6 +141,7 @@ func (r *changeRestarter) prepareLogins() error {
 			return err
 		}
 		app.Debugf("password of %s from %s", f.VerifyLogin, source)
+		r.target.secrets = append(r.target.secrets, password, basicAuthToken(f.VerifyLogin, password))
 		client, err := newClient(restapi.Credentials{Username: f.VerifyLogin, Password: password}, "")
 		if err != nil {
 			return err
@@ -238,7 +239,7 @@ func (r *changeRestarter) afterChange(ctx context.Context, tx *modules.Tx, ch *m
 	}
 
 	out.Performed = true
-	res, err := r.restart(ctx, "the change")
+	res, err := r.restart(ctx, tx, "the change")
 	if err != nil {
 		return out, r.restartNotDone(tx, ch, out, err)
 	}
@@ -272,8 +273,9 @@ func (r *changeRestarter) afterChange(ctx context.Context, tx *modules.Tx, ch *m
 }
 
 // restart runs the health gate once, with a progress line on a terminal.
-func (r *changeRestarter) restart(ctx context.Context, after string) (*restart.Result, error) {
-	gate, err := r.target.gate(r.app, r.mgr, r.flags.Settle, r.flags.RestartTimeout, "--restart-timeout")
+// The module states for its hints come from tx, whose lock this run holds.
+func (r *changeRestarter) restart(ctx context.Context, tx *modules.Tx, after string) (*restart.Result, error) {
+	gate, err := r.target.gate(r.app, r.mgr, r.flags.Settle, r.flags.RestartTimeout, "--restart-timeout", moduleStates(tx.List()))
 	if err != nil {
 		return nil, err
 	}
@@ -301,7 +303,7 @@ func (r *changeRestarter) rollBack(ctx context.Context, tx *modules.Tx, ch *modu
 	}
 	out.RolledBack = true
 	out.Rollback = &changeRollback{JournalID: restored.JournalID, Modules: restored.Modules}
-	res, err := r.restart(ctx, "the rollback")
+	res, err := r.restart(ctx, tx, "the rollback")
 	if err != nil {
 		return apperr.As(err).WithHint("%s; cfyauth restored the previous module set (journal entry %d), but could not restart the REST service: run 'cfyauth restart'", what, restored.JournalID)
 	}
@@ -417,7 +419,7 @@ func (a *App) renderRestart(out *changeRestart) error {
 			a.Infof("no restart: %s", out.Reason)
 		}
 		if len(out.Logins) > 0 {
-			return report.RenderTable(a.IO.Out, out.Logins, a.Global.Verbose > 0)
+			return report.RenderTableWidth(a.IO.Out, out.Logins, a.Global.Verbose > 0, tableWidth(a))
 		}
 		return nil
 	}
@@ -425,11 +427,11 @@ func (a *App) renderRestart(out *changeRestart) error {
 		return nil
 	}
 	checks := append(append([]report.Check{}, out.Checks...), out.Logins...)
-	if err := report.RenderTable(a.IO.Out, checks, a.Global.Verbose > 0); err != nil {
+	if err := report.RenderTableWidth(a.IO.Out, checks, a.Global.Verbose > 0, tableWidth(a)); err != nil {
 		return err
 	}
 	if !out.Healthy {
-		printLogTail(a, out.LogTail)
+		printLogTail(a, out.ServiceManager, out.LogTail)
 	}
 	if out.Rollback == nil {
 		if out.Healthy && out.Error == "" {
@@ -441,11 +443,11 @@ func (a *App) renderRestart(out *changeRestart) error {
 		a.Printf("rollback: %s\n", describeModuleChange(&modules.Change{}, m))
 	}
 	if rr := out.Rollback.Restart; rr != nil {
-		if err := report.RenderTable(a.IO.Out, rr.Checks, a.Global.Verbose > 0); err != nil {
+		if err := report.RenderTableWidth(a.IO.Out, rr.Checks, a.Global.Verbose > 0, tableWidth(a)); err != nil {
 			return err
 		}
 		if !rr.Healthy {
-			printLogTail(a, rr.LogTail)
+			printLogTail(a, out.ServiceManager, rr.LogTail)
 		}
 	}
 	return nil

@@ -2,13 +2,16 @@ package cli
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/cfyauth/cfyauth/internal/apperr"
 	"github.com/cfyauth/cfyauth/internal/manager"
@@ -84,17 +87,21 @@ in order:
   running   the service is active and running
   settle    it keeps the same main process, with no restarts by systemd,
             for --settle
-  rest      GET /api/v3.1/ok returns 200 (before Cloudify 6.0, any
-            response from /api/v3.1/status counts)
-  log       the REST log written since the restart has no traceback that
-            names an enabled module
+  rest      GET /api/v3.1/ok returns 200 with the JSON body "OK" (before
+            Cloudify 6.0, any JSON response from /api/v3.1/status counts);
+            a response from another server fails at once
+  log       the REST log written since the restart has no traceback of an
+            enabled module failing to load (at import or in configure); a
+            traceback that a loaded module raised while handling a request,
+            such as a login, is a warning
   idp       /api/v3.1/idp lists every authenticator it listed before
             (needs an admin login; Cloudify 6.3 and later)
 
 --timeout bounds everything from the restart request to the REST response.
 On failure restart names the failed phase and shows the last 20 lines of the
 service's output: from the journal or supervisord's stderr log of the
-program, else from the REST log files.
+program, else from the REST log files. These lines are the service's raw
+output: cfyauth masks only the passwords it was given, such as the admin's.
 
 --via auto (the default) uses supervisord when its socket answers and it
 manages the program, else systemd when the unit is active or activating. A
@@ -121,7 +128,7 @@ or permission denied.`,
 	}
 	opts.addServiceFlags(cmd)
 	cmd.Flags().DurationVar(&opts.Settle, "settle", restart.DefaultSettle, "how long the service must keep running with no further restarts")
-	cmd.Flags().DurationVar(&opts.Timeout, "timeout", restart.DefaultTimeout, "longest wait from the restart request until the REST API returns 200, settle window included")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", restart.DefaultTimeout, "longest wait from the restart request until the REST API returns \"OK\", settle window included")
 	cmd.Flags().BoolVar(&opts.NoWait, "no-wait", false, "return as soon as the restart is requested (systemd) or the program was started again (supervisord), without the health checks")
 	return cmd
 }
@@ -144,7 +151,7 @@ func runRestart(ctx context.Context, app *App, opts *RestartOptions) error {
 		return queueRestarts(ctx, app, mgr, detection, target.units)
 	}
 
-	gate, err := target.gate(app, mgr, opts.Settle, opts.Timeout, "--timeout")
+	gate, err := target.gate(app, mgr, opts.Settle, opts.Timeout, "--timeout", storedModuleStates(ctx, app, target.layout))
 	if err != nil {
 		return err
 	}
@@ -185,6 +192,9 @@ type serviceTarget struct {
 	healthURL string
 	creds     *restart.Credentials
 	via       restart.ConnectOptions
+	// secrets are the passwords of this run, masked in the service output
+	// that a failure shows.
+	secrets []string
 }
 
 // openServiceTarget checks the service flags, opens the manager layout
@@ -196,6 +206,9 @@ func openServiceTarget(app *App, f serviceFlags, needHealth bool) (*serviceTarge
 		return nil, err
 	}
 	if err := restart.CheckVia(f.Via); err != nil {
+		return nil, err
+	}
+	if err := restart.CheckBusAddress(app.Global.BusAddress, busAddressSource(app)); err != nil {
 		return nil, err
 	}
 	layout, err := manager.Open(app.Global.Root)
@@ -211,7 +224,29 @@ func openServiceTarget(app *App, f serviceFlags, needHealth bool) (*serviceTarge
 	if t.creds, err = adminCredentials(app, f.AdminPasswordFile); err != nil {
 		return nil, err
 	}
+	if t.creds != nil {
+		t.secrets = append(t.secrets, t.creds.Password, basicAuthToken(t.creds.Username, t.creds.Password))
+	}
 	return t, nil
+}
+
+// busAddressSource names where the bus address came from, for messages:
+// the flag, its environment variable or the settings file.
+func busAddressSource(app *App) string {
+	source := app.Global.Sources["bus-address"]
+	if env, ok := strings.CutPrefix(source, "environment "); ok {
+		return env
+	}
+	if file, ok := strings.CutPrefix(source, "settings file "); ok {
+		return "bus_address in " + file
+	}
+	return "--bus-address"
+}
+
+// basicAuthToken is the Authorization header value of a basic-auth login,
+// which a service that logs request headers repeats.
+func basicAuthToken(user, password string) string {
+	return base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
 }
 
 // connect opens the service manager and prints in -v output which one was
@@ -230,7 +265,10 @@ func (t *serviceTarget) connect(ctx context.Context, app *App) (restart.ServiceM
 }
 
 // gate returns the health gate for the target's services on mgr.
-func (t *serviceTarget) gate(app *App, mgr restart.ServiceManager, settle, timeout time.Duration, timeoutFlag string) (*restart.Gate, error) {
+// moduleState returns a module's state as 'cfyauth list' shows it, for the
+// hint on a module that fails to load.
+func (t *serviceTarget) gate(app *App, mgr restart.ServiceManager, settle, timeout time.Duration, timeoutFlag string,
+	moduleState func(string) string) (*restart.Gate, error) {
 	client, err := restart.NewHTTPClient(app.Global.CACert)
 	if err != nil {
 		return nil, err
@@ -252,8 +290,40 @@ func (t *serviceTarget) gate(app *App, mgr restart.ServiceManager, settle, timeo
 			Credentials: t.creds,
 			LogFiles:    restart.RESTLogFiles(layout, withAPI),
 			Modules:     func() ([]string, error) { return restart.EnabledModules(layout) },
+			ModuleState: moduleState,
+			Secrets:     t.secrets,
 		},
 	}, nil
+}
+
+// moduleStates returns a function that gives each module's state from a
+// listing of the store, or "" for a module the listing lacks.
+func moduleStates(list modules.ListResult) func(string) string {
+	states := map[string]string{}
+	for _, m := range list.Modules {
+		states[m.Name] = string(m.State)
+	}
+	return func(name string) string { return states[name] }
+}
+
+// storedModuleStates reads the module states from the store when a hint
+// needs them. A store that cannot be read gives no state, and the hint
+// stays general.
+func storedModuleStates(ctx context.Context, app *App, layout *manager.Layout) func(string) string {
+	return func(name string) string {
+		state := ""
+		store, err := modules.OpenStore(layout, modules.StoreOptions{LockTimeout: app.Global.LockTimeout})
+		if err == nil {
+			err = store.View(ctx, func(tx *modules.Tx) error {
+				state = moduleStates(tx.List())(name)
+				return nil
+			})
+		}
+		if err != nil {
+			app.Debugf("cannot read the state of module %s for the hint: %v", name, err)
+		}
+		return state
+	}
 }
 
 // restartOutcome turns a gate result into the store's record of it.
@@ -336,11 +406,11 @@ func reportRestart(app *App, managerName string, detection restart.Detection, re
 	if app.JSON() {
 		return writeJSONOutcome(app, out, failure)
 	}
-	if err := report.RenderTable(app.IO.Out, res.Checks, app.Global.Verbose > 0); err != nil {
+	if err := report.RenderTableWidth(app.IO.Out, res.Checks, app.Global.Verbose > 0, tableWidth(app)); err != nil {
 		return err
 	}
 	if failure != nil {
-		printLogTail(app, res.LogTail)
+		printLogTail(app, managerName, res.LogTail)
 		return failure
 	}
 	for i, job := range res.Jobs {
@@ -366,16 +436,40 @@ func writeJSONOutcome(app *App, payload any, failure *apperr.Error) error {
 }
 
 // printLogTail shows the service's last output on stderr, even with -q:
-// it is what explains the failure.
-func printLogTail(app *App, tail *restart.LogTail) {
+// it is what explains the failure. The lines are the service's own, with
+// only the passwords of this run masked, so the header says so.
+func printLogTail(app *App, managerName string, tail *restart.LogTail) {
 	if tail == nil || len(tail.Lines) == 0 {
-		fmt.Fprintln(app.IO.ErrOut, "cfyauth: no output from the service since the restart, in the journal or the REST log files")
+		where := "the journal"
+		if managerName == restart.KindSupervisord {
+			where = "supervisord's stderr log of the program"
+		}
+		fmt.Fprintf(app.IO.ErrOut, "cfyauth: no output from the service since the restart, in %s or the REST log files\n", where)
 		return
 	}
-	fmt.Fprintf(app.IO.ErrOut, "cfyauth: last %d line(s) of %s:\n", len(tail.Lines), tail.Source)
+	fmt.Fprintf(app.IO.ErrOut, "cfyauth: last %d line(s) of %s (the service's raw output; cfyauth masks only the passwords it was given):\n",
+		len(tail.Lines), tail.Source)
 	for _, l := range tail.Lines {
 		fmt.Fprintf(app.IO.ErrOut, "  | %s\n", l)
 	}
+}
+
+// maxTableWidth is the widest a check table gets: summaries wrap inside
+// it, and evidence (-v) holds the details.
+const maxTableWidth = 120
+
+// tableWidth is the width check tables wrap to: maxTableWidth, or the
+// terminal's width when stdout is a narrower terminal.
+func tableWidth(app *App) int {
+	if !app.IO.StdoutTTY {
+		return maxTableWidth
+	}
+	if f, ok := app.IO.Out.(*os.File); ok {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 && w < maxTableWidth {
+			return w
+		}
+	}
+	return maxTableWidth
 }
 
 // unitNames checks and normalizes --unit values, dropping repeats.

@@ -92,7 +92,7 @@ func runStatus(ctx context.Context, app *App, opts *StatusOptions) error {
 	if app.JSON() {
 		return writeJSONOutcome(app, st, failure)
 	}
-	if err := report.RenderTable(app.IO.Out, st.Checks, app.Global.Verbose > 0); err != nil {
+	if err := report.RenderTableWidth(app.IO.Out, st.Checks, app.Global.Verbose > 0, tableWidth(app)); err != nil {
 		return err
 	}
 	for _, w := range st.Warnings {

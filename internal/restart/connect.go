@@ -46,6 +46,8 @@ type Detection struct {
 	// Probes are the findings of auto-detection for each candidate that
 	// was not chosen, in the order they were asked.
 	Probes []Probe `json:"probes,omitempty"`
+	// auto is set when auto-detection chose Via, not a --via value.
+	auto bool
 }
 
 // Probe is the finding of auto-detection for one candidate.
@@ -105,7 +107,7 @@ func (o ConnectOptions) dialSystemd(ctx context.Context) (*Systemd, error) {
 }
 
 func detect(ctx context.Context, o ConnectOptions) (ServiceManager, Detection, error) {
-	d := Detection{Via: KindAuto}
+	d := Detection{Via: KindAuto, auto: true}
 	service := o.Service
 	if service == "" {
 		service = DefaultUnit

@@ -105,6 +105,49 @@ func TestCheckVia(t *testing.T) {
 	}
 }
 
+func TestCheckBusAddress(t *testing.T) {
+	valid := []string{
+		"",
+		"unix:path=/run/dbus/system_bus_socket",
+		"unix:abstract=/tmp/dbus-test,guid=0123456789abcdef",
+		"unix:path=/tmp/a%20b",
+		"tcp:host=127.0.0.1,port=12345,family=ipv4",
+		"nonce-tcp:host=127.0.0.1,port=1,noncefile=/tmp/nonce",
+		"unix:path=/run/a;unix:path=/run/b",
+	}
+	for _, address := range valid {
+		if err := restart.CheckBusAddress(address, "--bus-address"); err != nil {
+			t.Errorf("CheckBusAddress(%q) = %v, want nil", address, err)
+		}
+	}
+	invalid := map[string]string{
+		"garbage":                       "no transport such as unix: before the parameters",
+		"unix:":                         "exactly one of path= and abstract=",
+		"unix:path=/a,abstract=b":       "exactly one of path= and abstract=",
+		"unix:/run/dbus/socket":         `parameter "/run/dbus/socket" is not KEY=VALUE`,
+		"tcp:host=127.0.0.1":            "needs host= and port=",
+		"nonce-tcp:host=h,port=1":       "needs host=, port= and noncefile=",
+		"launchd:env=DBUS_LAUNCHD":      `transport "launchd" is not supported`,
+		"unix:path=/run/%zz":            "invalid %-escape",
+		"unix:path=/run/a;garbage":      "no transport",
+		":path=/run/dbus/system_socket": "no transport",
+	}
+	for address, reason := range invalid {
+		err := restart.CheckBusAddress(address, "--bus-address")
+		if apperr.ExitCodeOf(err) != apperr.ExitUsage {
+			t.Errorf("CheckBusAddress(%q) = %v, want a usage error", address, err)
+			continue
+		}
+		e := apperr.As(err)
+		if !strings.Contains(e.Message, "invalid --bus-address") || !strings.Contains(e.Message, reason) {
+			t.Errorf("CheckBusAddress(%q) message %q, want the flag and %q", address, e.Message, reason)
+		}
+		if !strings.Contains(strings.Join(e.Hints, " "), "unix:path=/run/dbus/system_bus_socket") {
+			t.Errorf("CheckBusAddress(%q) hints %q do not show the expected form", address, e.Hints)
+		}
+	}
+}
+
 // supervisordProgram adds a stand-in program to the shared supervisord.
 func supervisordProgram(t *testing.T, name string) {
 	t.Helper()

@@ -81,7 +81,23 @@ type GateOptions struct {
 	// TimeoutFlag is the flag that sets Timeout, named in hints; empty
 	// means --timeout.
 	TimeoutFlag string
+	// ModuleState returns the state 'cfyauth list' gives a module
+	// (ModuleEnabled, ModuleModified, ModuleUnmanaged, or "" when unknown),
+	// so the hint for a module that fails to load names commands that work
+	// for it. Nil means unknown.
+	ModuleState func(name string) string
+	// Secrets are the passwords given to this run, such as the admin's. Every
+	// one is replaced by "********" wherever the result repeats service
+	// output: the log tail, tracebacks, summaries, evidence and hints.
+	Secrets []string
 }
+
+// Module states as 'cfyauth list' shows them, for GateOptions.ModuleState.
+const (
+	ModuleEnabled   = "enabled"
+	ModuleModified  = "modified"
+	ModuleUnmanaged = "unmanaged"
+)
 
 // Gate restarts services and decides whether they came back healthy. It is
 // used by 'cfyauth restart' and by every command that restarts the REST
@@ -217,7 +233,7 @@ func (g *Gate) Restart(ctx context.Context) (*Result, error) {
 		case err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 			c.Status = report.Fail
 			c.Summary = fmt.Sprintf("the restart job of %s did not finish within %s", job.Service, o.Timeout)
-			c.Hint = "raise " + o.TimeoutFlag + " if the service is slow to stop or start, or read its last output, shown with this failure"
+			c.Hint = "raise " + o.TimeoutFlag + " if the service is slow to stop or start, or " + seeOutput
 		case err != nil:
 			// Before read every service, so an error here is about the
 			// request itself (permission denied, bus gone), normally on
@@ -225,7 +241,7 @@ func (g *Gate) Restart(ctx context.Context) (*Result, error) {
 			return nil, err
 		case job.Result != JobResultDone:
 			c.Status, c.Summary = report.Fail, job.Summary
-			c.Hint = "read the service's last output, shown with this failure"
+			c.Hint = seeOutput
 		default:
 			c.Status, c.Summary = report.Pass, job.Summary
 		}

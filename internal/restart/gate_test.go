@@ -250,7 +250,8 @@ func TestGateLegacyStatusEndpoint(t *testing.T) {
 	e := newFakeEnv(t)
 	e.http.respond = func(path string, _ time.Duration, _ *Credentials) (HTTPResponse, error) {
 		if path == statusPath {
-			return HTTPResponse{StatusCode: 401}, nil
+			return HTTPResponse{StatusCode: 401, ContentType: "application/json",
+				Body: []byte(`{"message": "No authentication info provided", "error_code": "unauthorized_error"}`)}, nil
 		}
 		return HTTPResponse{StatusCode: 404}, nil
 	}
@@ -259,8 +260,52 @@ func TestGateLegacyStatusEndpoint(t *testing.T) {
 		t.Fatalf("failed in %s: %s", res.FailedPhase, res.Failure)
 	}
 	c := findCheck(t, res, "rest")
-	if !strings.Contains(c.Summary, "/api/v3.1/status returned HTTP 401") || !strings.Contains(c.Summary, "before Cloudify 6.0") {
-		t.Errorf("rest summary %q does not explain the /status fallback", c.Summary)
+	if !strings.Contains(c.Summary, "/api/v3.1/status returned HTTP 401 with a JSON body") {
+		t.Errorf("rest summary %q does not name the /status answer", c.Summary)
+	}
+	if !strings.Contains(evidence(c, "note"), "before 6.0") {
+		t.Errorf("rest evidence %+v does not explain the /status fallback", c.Evidence)
+	}
+}
+
+// A web server that returns a page for every path is not the REST
+// service, whatever its status code.
+func TestGateRESTAnswerFromAnotherServer(t *testing.T) {
+	page := []byte("<!DOCTYPE html>\n<html><head><title>Directory listing for /api/v3.1/ok</title></head></html>\n")
+	cases := []struct {
+		name    string
+		respond func(path string, _ time.Duration, _ *Credentials) (HTTPResponse, error)
+		want    string
+	}{
+		{"html page with 200 on /ok", func(string, time.Duration, *Credentials) (HTTPResponse, error) {
+			return HTTPResponse{StatusCode: 200, ContentType: "text/html; charset=utf-8", Server: "SimpleHTTP/0.6 Python/3.11.2", Body: page}, nil
+		}, `/api/v3.1/ok returned HTTP 200 with an HTML page titled "Directory listing for /api/v3.1/ok" (text/html) from server "SimpleHTTP/0.6 Python/3.11.2"`},
+		{"other JSON with 200 on /ok", func(string, time.Duration, *Credentials) (HTTPResponse, error) {
+			return HTTPResponse{StatusCode: 200, ContentType: "application/json", Body: []byte(`{"status": "ok"}`)}, nil
+		}, `/api/v3.1/ok returned HTTP 200 with the body "{\"status\": \"ok\"}" (application/json)`},
+		{"html 404 on both endpoints", func(string, time.Duration, *Credentials) (HTTPResponse, error) {
+			return HTTPResponse{StatusCode: 404, ContentType: "text/html", Body: []byte("<html><title>404 Not Found</title></html>")}, nil
+		}, `/api/v3.1/status returned HTTP 404 with an HTML page titled "404 Not Found" (text/html)`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newFakeEnv(t)
+			e.http.respond = tc.respond
+			res := e.restart(t)
+			if res.Healthy || res.FailedPhase != PhaseREST {
+				t.Fatalf("healthy=%v phase=%q (%s), want the rest phase to fail", res.Healthy, res.FailedPhase, res.Failure)
+			}
+			if !strings.Contains(res.Failure, tc.want) || !strings.Contains(res.Failure, "which the REST service does not send") {
+				t.Errorf("failure %q does not say what answered: %s", res.Failure, tc.want)
+			}
+			c := findCheck(t, res, "rest")
+			if evidence(c, "attempts") != "" || c.Duration > time.Second {
+				t.Errorf("rest check waited (%s) for an answer that waiting cannot change", c.Duration)
+			}
+			if !strings.Contains(c.Hint, "--health-url") {
+				t.Errorf("hint %q does not name the flag to check", c.Hint)
+			}
+		})
 	}
 }
 

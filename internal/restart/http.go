@@ -1,6 +1,7 @@
 package restart
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -8,8 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +30,10 @@ type HTTPGetter interface {
 type HTTPResponse struct {
 	StatusCode int
 	Body       []byte
+	// ContentType and Server are the response's headers of those names,
+	// which identify the server when it is not the REST service.
+	ContentType string
+	Server      string
 }
 
 // Credentials log in to the REST API for the endpoints that need a user
@@ -94,7 +102,8 @@ func (c *HTTPClient) Get(ctx context.Context, url string, creds *Credentials) (H
 	if err != nil {
 		return HTTPResponse{StatusCode: resp.StatusCode}, fmt.Errorf("read response: %w", err)
 	}
-	return HTTPResponse{StatusCode: resp.StatusCode, Body: body}, nil
+	return HTTPResponse{StatusCode: resp.StatusCode, Body: body,
+		ContentType: resp.Header.Get("Content-Type"), Server: resp.Header.Get("Server")}, nil
 }
 
 // okPath is the unauthenticated health endpoint of Cloudify 6.0 and later.
@@ -127,7 +136,7 @@ func baseURL(healthURL string) string {
 // never responds does not use up the whole gate.
 const probeTimeout = 5 * time.Second
 
-// readIdP asks /api/v3.1/idp which authenticators the REST service loaded.
+// readIdP requests from /api/v3.1/idp which authenticators the REST service loaded.
 // found is false when the endpoint does not exist (before 6.3).
 func readIdP(ctx context.Context, http HTTPGetter, base string, creds *Credentials) (names []string, found bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
@@ -157,3 +166,70 @@ func readIdP(ctx context.Context, http HTTPGetter, base string, creds *Credentia
 }
 
 var errUnauthorized = errors.New("the REST API rejected the admin login")
+
+// responseKind is the class of a health endpoint's response.
+type responseKind int
+
+const (
+	// responseHealthy is the REST service saying it is healthy.
+	responseHealthy responseKind = iota
+	// responseNotReady is an error status that the REST service, or a
+	// proxy in front of it, sends while the service starts.
+	responseNotReady
+	// responseNotREST is a response that did not come from the REST service.
+	responseNotREST
+)
+
+// classifyHealthResponse returns the class of a health response and a
+// description of it for messages. /api/v3.1/ok returns the JSON string
+// "OK" with 200 when the service is healthy (Cloudify 6.0 and later), so a
+// 200 with any other body came from something else that listens at the
+// URL, such as a web server. With legacy set the response is from
+// /api/v3.1/status, the endpoint before 6.0, which returns JSON with any
+// status. A non-JSON response below 500 did not come from the REST service.
+func classifyHealthResponse(resp HTTPResponse, legacy bool) (kind responseKind, description string) {
+	if legacy {
+		switch {
+		case json.Valid(bytes.TrimSpace(resp.Body)):
+			return responseHealthy, fmt.Sprintf("HTTP %d with a JSON body", resp.StatusCode)
+		case resp.StatusCode < 500:
+			return responseNotREST, fmt.Sprintf("HTTP %d with %s", resp.StatusCode, describeBody(resp))
+		}
+		return responseNotReady, fmt.Sprintf("HTTP %d %s", resp.StatusCode, snippet(resp.Body))
+	}
+	var value string
+	switch {
+	case resp.StatusCode == 200 && json.Unmarshal(resp.Body, &value) == nil && value == "OK":
+		return responseHealthy, `"OK" (HTTP 200)`
+	case resp.StatusCode == 200:
+		return responseNotREST, fmt.Sprintf("HTTP 200 with %s", describeBody(resp))
+	}
+	return responseNotReady, fmt.Sprintf("HTTP %d %s", resp.StatusCode, snippet(resp.Body))
+}
+
+// htmlTitle finds the title of an HTML page.
+var htmlTitle = regexp.MustCompile(`(?is)<title[^>]*>(.*?)</title>`)
+
+// describeBody names what a response body is, in a few words: an HTML
+// page with its title, or the start of the text, and the Server header.
+func describeBody(resp HTTPResponse) string {
+	mediaType, _, _ := mime.ParseMediaType(resp.ContentType)
+	var s string
+	switch m := htmlTitle.FindSubmatch(resp.Body); {
+	case m != nil:
+		s = fmt.Sprintf("an HTML page titled %q", snippet(m[1]))
+	case strings.Contains(mediaType, "html"):
+		s = "an HTML page"
+	case len(bytes.TrimSpace(resp.Body)) == 0:
+		s = "an empty body"
+	default:
+		s = fmt.Sprintf("the body %q", snippet(resp.Body))
+	}
+	if mediaType != "" {
+		s += " (" + mediaType + ")"
+	}
+	if resp.Server != "" {
+		s += " from server " + strconv.Quote(resp.Server)
+	}
+	return s
+}

@@ -95,6 +95,9 @@ type Traceback struct {
 	// Line is the 1-based line of "Traceback (most recent call last):" in
 	// the text read since the restart.
 	Line int `json:"line"`
+	// Message is the log line before the traceback, such as "failed to load
+	// authenticator module x"; empty when the traceback starts the text.
+	Message string `json:"-"`
 	// Text is the log line before the traceback, the traceback and the
 	// exception line.
 	Text string `json:"-"`
@@ -102,7 +105,24 @@ type Traceback struct {
 	Exception string `json:"exception"`
 	// Modules are the enabled modules the traceback names.
 	Modules []string `json:"modules,omitempty"`
+	// Origin is when the traceback was raised: OriginLoad, OriginRequest
+	// or OriginUnknown. It is set only for tracebacks that name a module.
+	Origin string `json:"origin,omitempty"`
+	// OriginReason is the evidence Origin rests on, for messages.
+	OriginReason string `json:"origin_reason,omitempty"`
 }
+
+// Origins of a traceback that names an enabled module.
+const (
+	// OriginLoad is a traceback raised while the REST service imported the
+	// module or called its configure at start: the module is not loaded.
+	OriginLoad = "load"
+	// OriginRequest is a traceback raised while a loaded module handled a
+	// request, such as one login.
+	OriginRequest = "request"
+	// OriginUnknown is a traceback that names the module but shows neither.
+	OriginUnknown = "unknown"
+)
 
 const tracebackHeader = "Traceback (most recent call last):"
 
@@ -118,9 +138,9 @@ func findTracebacks(file string, text []byte) []Traceback {
 		if !strings.Contains(lines[i], tracebackHeader) {
 			continue
 		}
-		start := i
+		start, message := i, ""
 		if i > 0 && !strings.Contains(lines[i-1], tracebackHeader) {
-			start = i - 1
+			start, message = i-1, lines[i-1]
 		}
 		end := i + 1
 		for end < len(lines) && (strings.HasPrefix(lines[end], " ") || strings.HasPrefix(lines[end], "\t")) {
@@ -134,6 +154,7 @@ func findTracebacks(file string, text []byte) []Traceback {
 		found = append(found, Traceback{
 			File:      file,
 			Line:      i + 1,
+			Message:   message,
 			Text:      strings.Join(lines[start:end], "\n"),
 			Exception: exception,
 		})
@@ -153,6 +174,48 @@ func namedModules(tb Traceback, modules []string) []string {
 		}
 	}
 	return named
+}
+
+// frameLine matches a frame of a Python traceback, `File "PATH", line N,
+// in FUNCTION`, and the location line of a SyntaxError, which has no
+// function.
+var frameLine = regexp.MustCompile(`^\s+File "([^"]+)", line \d+(?:, in (.+))?$`)
+
+// requestMessage matches a log message written while handling a request:
+// Flask's "Exception on /api/v3.1/user [GET]", or one naming the method
+// and path, such as "authenticator x raised while handling GET /api/v3.1/user".
+var requestMessage = regexp.MustCompile(`Exception on /|\b(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) /`)
+
+// classifyTraceback decides whether a traceback was raised while a module
+// in the authenticators folder was loaded or while it handled a request.
+// Python prints the outermost call first, so the first frame in that
+// folder is where the REST service called into a module: its top level
+// ("<module>") or its configure while loading it at start, a SyntaxError's
+// location (which only compiling, at import, raises), or any other
+// function, such as _authenticate_request, while handling a request.
+// Without such a frame, a log message naming an HTTP method and path
+// marks a request; anything else is OriginUnknown.
+func classifyTraceback(tb Traceback) (origin, reason string) {
+	for _, line := range strings.Split(tb.Text, "\n") {
+		m := frameLine.FindStringSubmatch(line)
+		if m == nil || !strings.Contains(m[1], "/authenticators/") || !strings.HasSuffix(m[1], ".py") {
+			continue
+		}
+		file, function := filepath.Base(m[1]), m[2]
+		switch function {
+		case "":
+			return OriginLoad, "a syntax error in " + file
+		case "<module>":
+			return OriginLoad, "raised while importing " + file
+		case "configure":
+			return OriginLoad, "raised in configure of " + file
+		}
+		return OriginRequest, "raised in " + function + " of " + file
+	}
+	if requestMessage.MatchString(tb.Message) {
+		return OriginRequest, "logged while handling a request"
+	}
+	return OriginUnknown, "no frame in the authenticators folder"
 }
 
 // EnabledModules lists the modules the REST service loads from the

@@ -160,3 +160,89 @@ func TestUnitName(t *testing.T) {
 		}
 	}
 }
+
+// restLogLoadAndRequest is what the REST stand-in (reststandin.py, on
+// Python 3.11) logged at start for modules that raise in configure, fail to
+// import and have a syntax error. Then a loaded module raised while
+// handling one login. The paths were moved to /opt/manager.
+const restLogLoadAndRequest = `[2026-12-04 21:38:46,659: ERROR/manager_rest] configure() of authenticator module conf_auth (/opt/manager/resources/authenticators/conf_auth.py) raised
+Traceback (most recent call last):
+  File "/opt/reststandin/reststandin.py", line 323, in load_authenticators
+    authenticator = configure(logging.getLogger("manager_rest.authenticators." + name))
+                    ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+  File "/opt/manager/resources/authenticators/conf_auth.py", line 5, in configure
+    raise ValueError("ldap_server is not set")
+ValueError: ldap_server is not set
+[2026-12-04 21:38:46,660: INFO/manager_rest] loaded authenticator module flaky_auth from /opt/manager/resources/authenticators/flaky_auth.py
+[2026-12-04 21:38:46,660: ERROR/manager_rest] failed to import authenticator module import_auth from /opt/manager/resources/authenticators/import_auth.py
+Traceback (most recent call last):
+  File "/opt/reststandin/reststandin.py", line 313, in load_authenticators
+    spec.loader.exec_module(module)
+  File "<frozen importlib._bootstrap_external>", line 940, in exec_module
+  File "<frozen importlib._bootstrap>", line 241, in _call_with_frames_removed
+  File "/opt/manager/resources/authenticators/import_auth.py", line 2, in <module>
+    import token_client_missing
+ModuleNotFoundError: No module named 'token_client_missing'
+[2026-12-04 21:38:46,660: ERROR/manager_rest] failed to import authenticator module syntax_auth from /opt/manager/resources/authenticators/syntax_auth.py
+Traceback (most recent call last):
+  File "/opt/reststandin/reststandin.py", line 313, in load_authenticators
+    spec.loader.exec_module(module)
+  File "<frozen importlib._bootstrap_external>", line 936, in exec_module
+  File "<frozen importlib._bootstrap_external>", line 1074, in get_code
+  File "<frozen importlib._bootstrap_external>", line 1004, in source_to_code
+  File "<frozen importlib._bootstrap>", line 241, in _call_with_frames_removed
+  File "/opt/manager/resources/authenticators/syntax_auth.py", line 1
+    def broken(:
+               ^
+SyntaxError: invalid syntax
+[2026-12-04 21:38:46,661: INFO/manager_rest] external authenticators: flaky_auth
+[2026-12-04 21:38:48,033: ERROR/manager_rest] authenticator flaky_auth raised while handling GET /api/v3.1/user
+Traceback (most recent call last):
+  File "/opt/reststandin/reststandin.py", line 698, in authenticate
+    result = authenticator.handle_auth_request(request)
+             ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+  File "/opt/manager/env/lib/python3.11/site-packages/cloudify_premium/authentication/auth_base.py", line 592, in handle_auth_request
+    return self._authenticate_request(request)
+           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+  File "/opt/manager/resources/authenticators/flaky_auth.py", line 10, in _authenticate_request
+    raise RuntimeError("backend refused bob with password %s" % auth.password)
+RuntimeError: backend refused bob with password bob-pw
+[2026-12-04 21:38:49,100: ERROR/manager_rest] Exception on /api/v3.1/tokens [POST]
+Traceback (most recent call last):
+  File "/opt/manager/env/lib/python3.11/site-packages/flask/app.py", line 1823, in full_dispatch_request
+    rv = self.dispatch_request()
+KeyError: 'token_auth'
+[2026-12-04 21:38:49,200: ERROR/manager_rest] cannot set up authenticator ldap_token
+Traceback (most recent call last):
+  File "/opt/manager/env/lib/python3.11/site-packages/cloudify_premium/authentication/extended_auth_handler.py", line 40, in configure_auth
+    self._load(name)
+ImportError: cannot import name 'Client'
+`
+
+func TestClassifyTraceback(t *testing.T) {
+	tbs := findTracebacks("rest.log", []byte(restLogLoadAndRequest))
+	modules := []string{"conf_auth", "flaky_auth", "import_auth", "syntax_auth", "token_auth", "ldap_token"}
+	want := []struct {
+		module, origin, reason string
+	}{
+		{"conf_auth", OriginLoad, "raised in configure of conf_auth.py"},
+		{"import_auth", OriginLoad, "raised while importing import_auth.py"},
+		{"syntax_auth", OriginLoad, "a syntax error in syntax_auth.py"},
+		{"flaky_auth", OriginRequest, "raised in _authenticate_request of flaky_auth.py"},
+		{"token_auth", OriginRequest, "logged while handling a request"},
+		{"ldap_token", OriginUnknown, "no frame in the authenticators folder"},
+	}
+	if len(tbs) != len(want) {
+		t.Fatalf("found %d tracebacks, want %d", len(tbs), len(want))
+	}
+	for i, w := range want {
+		named := namedModules(tbs[i], modules)
+		if len(named) != 1 || named[0] != w.module {
+			t.Errorf("traceback %d names %v, want %s", i, named, w.module)
+		}
+		origin, reason := classifyTraceback(tbs[i])
+		if origin != w.origin || reason != w.reason {
+			t.Errorf("traceback of %s: origin %q (%s), want %q (%s)", w.module, origin, reason, w.origin, w.reason)
+		}
+	}
+}

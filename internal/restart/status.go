@@ -110,7 +110,9 @@ func Inspect(ctx context.Context, o StatusOptions) *StatusReport {
 	r := &StatusReport{Root: o.Layout.Root, Release: rel, Modules: []ModuleFile{}, Services: []ServiceStatus{},
 		Warnings: []string{DownloadWarning}}
 
-	r.Checks = append(r.Checks, layoutCheck(o.Layout, rel))
+	// The layout check names the service manager in use, which is known
+	// only once inspectServices has connected; it keeps the first row.
+	r.Checks = append(r.Checks, report.Check{})
 	folderTime, modCheck := r.readModules(o.Layout)
 	r.Checks = append(r.Checks, modCheck)
 	var facts *StoreFacts
@@ -124,24 +126,36 @@ func Inspect(ctx context.Context, o StatusOptions) *StatusReport {
 	}
 	r.Checks = append(r.Checks, driftCheck(o.Store != nil, facts, factsErr))
 	started := r.inspectServices(ctx, o, clock)
+	r.Checks[0] = layoutCheck(o.Layout, rel, r.ServiceManager, r.Detection)
 	r.Checks = append(r.Checks, r.pendingCheck(started, folderTime, facts))
 	r.inspectREST(ctx, o, clock)
 	return r
 }
 
-func layoutCheck(l *manager.Layout, rel manager.Release) report.Check {
+// layoutCheck describes the manager layout and the service manager: the
+// one in use and how it was chosen, or, when none could be reached, the
+// one the manager's files name.
+func layoutCheck(l *manager.Layout, rel manager.Release, inUse string, detection *Detection) report.Check {
 	c := report.Check{ID: "layout", Status: report.Pass}
-	c.AddEvidence("root", l.Root).AddEvidence("release_source", orNone(rel.Source))
-	what := "Cloudify Manager layout"
+	c.AddEvidence("root", l.Root).AddEvidence("release_source", orNone(rel.Source)).
+		AddEvidence("files_name_service_manager", orNone(rel.ServiceManager))
+	c.Summary = "Cloudify Manager"
 	if l.Sandbox != nil {
-		what = "cfyauth sandbox"
+		c.Summary = "cfyauth sandbox"
 	}
-	c.Summary = fmt.Sprintf("%s under %s, release %s", what, l.Root, rel.Era)
+	c.Summary += ", release " + rel.Era
 	if rel.VenvPython != "" {
 		c.Summary += ", Python " + rel.VenvPython
 	}
-	if rel.ServiceManager != "" {
-		c.Summary += ", " + rel.ServiceManager
+	switch {
+	case inUse != "" && detection != nil:
+		c.Summary += fmt.Sprintf("; %s in use (%s)", inUse, detectionSource(detection))
+		c.AddEvidence("service_manager", inUse).AddEvidence("chosen_because", detection.Reason)
+		if rel.ServiceManager != "" && rel.ServiceManager != inUse {
+			c.Summary += fmt.Sprintf(", though its files name %s", rel.ServiceManager)
+		}
+	case rel.ServiceManager != "":
+		c.Summary += fmt.Sprintf("; its files name %s", rel.ServiceManager)
 	}
 	if rel.Legacy {
 		c.Status = report.Fail
@@ -224,8 +238,16 @@ func (r *StatusReport) inspectServices(ctx context.Context, o StatusOptions, clo
 	if err != nil {
 		c := report.Check{ID: "service", Status: report.Fail, Duration: clock.Now().Sub(start),
 			Summary: "cannot reach the service manager: " + err.Error(), Hint: errorHint(err)}
-		if e := apperr.As(err); e.Code == "missing_flag" {
+		switch e := apperr.As(err); e.Code {
+		case "missing_flag":
 			c.Status, c.Summary = report.Skip, e.Message
+		case "no_service_manager":
+			// The findings for each candidate are long; they go to the
+			// evidence.
+			c.Summary = "cannot reach the service manager: neither supervisord nor systemd runs " + ProgramName(o.Services[0])
+			for _, p := range detection.Probes {
+				c.AddEvidence(p.Via, p.Finding)
+			}
 		}
 		r.Checks = append(r.Checks, c)
 		return time.Time{}
@@ -247,7 +269,7 @@ func (r *StatusReport) inspectServices(ctx context.Context, o StatusOptions, clo
 			c.Status = report.Pass
 			c.Summary = fmt.Sprintf("active (running) under %s, main PID %d, started %s", mgr.Name(), st.MainPID, humanTime(startTime(st)))
 			addStateEvidence(&c, st)
-			c.AddEvidence("service_manager", mgr.Name()).AddEvidence("detected_because", detection.Reason)
+			c.AddEvidence("service_manager", mgr.Name()).AddEvidence("chosen_because", detection.Reason)
 		default:
 			r.Services = append(r.Services, st)
 			c.Subject = st.Service
@@ -262,6 +284,14 @@ func (r *StatusReport) inspectServices(ctx context.Context, o StatusOptions, clo
 		r.Checks = append(r.Checks, c)
 	}
 	return started
+}
+
+// detectionSource describes in a few words how the service manager was chosen.
+func detectionSource(d *Detection) string {
+	if d.auto {
+		return "found by --via auto"
+	}
+	return "--via " + d.Via
 }
 
 func startTime(st ServiceStatus) time.Time {
@@ -393,18 +423,29 @@ func (r *StatusReport) inspectREST(ctx context.Context, o StatusOptions, clock C
 	}
 	c.Duration = clock.Now().Sub(start)
 	c.AddEvidence("url", url)
+	var kind responseKind
+	var description string
+	if err == nil {
+		kind, description = classifyHealthResponse(resp, legacy)
+		r.REST.StatusCode = resp.StatusCode
+	}
 	switch {
 	case err != nil:
 		r.REST.Error = describeHTTPError(err)
 		c.Status, c.Summary = report.Fail, fmt.Sprintf("GET %s: %s", url, r.REST.Error)
 		c.Hint = "check that the REST service runs ('cfyauth restart'), and the URL (--health-url or --manager-url)"
-	case legacy || resp.StatusCode == 200:
-		r.REST.Responding, r.REST.StatusCode = true, resp.StatusCode
-		c.Status, c.Summary = report.Pass, fmt.Sprintf("GET %s returned HTTP %d", url, resp.StatusCode)
+	case kind == responseHealthy:
+		r.REST.Responding = true
+		c.Status, c.Summary = report.Pass, fmt.Sprintf("GET %s returned %s", url, description)
+		if legacy {
+			c.AddEvidence("note", legacyNote)
+		}
+	case kind == responseNotREST:
+		r.REST.Error = description
+		c = notRESTCheck(url, resp, description, c.Duration)
 	default:
-		r.REST.StatusCode = resp.StatusCode
-		r.REST.Error = fmt.Sprintf("HTTP %d %s", resp.StatusCode, snippet(resp.Body))
-		c.Status, c.Summary = report.Fail, fmt.Sprintf("GET %s returned %s", url, r.REST.Error)
+		r.REST.Error = description
+		c.Status, c.Summary = report.Fail, fmt.Sprintf("GET %s returned %s", url, description)
 		c.Hint = "the REST service runs but reports a problem; read /var/log/cloudify/rest/cloudify-rest-service.log"
 	}
 	r.Checks = append(r.Checks, c)

@@ -207,6 +207,14 @@ func TestSupervisordStartFails(t *testing.T) {
 			if !strings.Contains(res.Failure, tc.want) {
 				t.Errorf("failure %q does not say %q", res.Failure, tc.want)
 			}
+			// Neither program writes a line, so the hint names supervisord's
+			// own view instead of output that is not there.
+			if res.LogTail != nil && len(res.LogTail.Lines) > 0 {
+				t.Fatalf("log tail %+v, want none", res.LogTail)
+			}
+			if !strings.Contains(res.Hint, "supervisorctl -c /etc/supervisord.conf status "+tc.program) || strings.Contains(res.Hint, "shown with this failure") {
+				t.Errorf("hint %q, want one naming 'supervisorctl status' when there is no output", res.Hint)
+			}
 		})
 	}
 }

@@ -344,3 +344,66 @@ func propTime(props map[string]any, key string) time.Time {
 	}
 	return time.UnixMicro(int64(us))
 }
+
+// busAddressExample is the system bus's usual address, named in hints.
+const busAddressExample = "unix:path=/run/dbus/system_bus_socket"
+
+// CheckBusAddress rejects a D-Bus address that cannot be dialled, before
+// anything is asked of systemd. source names where the value came from,
+// such as "--bus-address" or "CFYAUTH_BUS_ADDRESS". An address is one or
+// more TRANSPORT:KEY=VALUE,… entries separated by ";" (the D-Bus
+// specification's form). The transports are those godbus v5 dials: unix
+// with path= or abstract=, tcp with host= and port=, and nonce-tcp with
+// noncefile= as well.
+func CheckBusAddress(address, source string) error {
+	if address == "" {
+		return nil
+	}
+	for _, entry := range strings.Split(address, ";") {
+		if reason := busEntryProblem(entry); reason != "" {
+			return apperr.Usage("invalid_bus_address", "invalid %s %q: %s", source, address, reason).
+				WithHint("give %s a D-Bus address of the form TRANSPORT:KEY=VALUE[,KEY=VALUE…], such as %s", source, busAddressExample)
+		}
+	}
+	return nil
+}
+
+// busEntryProblem returns why one entry of a bus address cannot be
+// dialled, or "".
+func busEntryProblem(entry string) string {
+	transport, params, found := strings.Cut(entry, ":")
+	if !found || transport == "" {
+		return "no transport such as unix: before the parameters"
+	}
+	keys := map[string]string{}
+	if params != "" {
+		for _, kv := range strings.Split(params, ",") {
+			key, value, ok := strings.Cut(kv, "=")
+			if !ok || key == "" {
+				return fmt.Sprintf("parameter %q is not KEY=VALUE", kv)
+			}
+			if _, err := godbus.UnescapeBusAddressValue(value); err != nil {
+				return fmt.Sprintf("the value of %s has an invalid %%-escape", key)
+			}
+			keys[key] = value
+		}
+	}
+	switch transport {
+	case "unix":
+		path, abstract := keys["path"] != "", keys["abstract"] != ""
+		if path == abstract {
+			return "a unix address needs exactly one of path= and abstract="
+		}
+	case "tcp":
+		if keys["host"] == "" || keys["port"] == "" {
+			return "a tcp address needs host= and port="
+		}
+	case "nonce-tcp":
+		if keys["host"] == "" || keys["port"] == "" || keys["noncefile"] == "" {
+			return "a nonce-tcp address needs host=, port= and noncefile="
+		}
+	default:
+		return fmt.Sprintf("transport %q is not supported; use unix, tcp or nonce-tcp", transport)
+	}
+	return ""
+}

@@ -241,6 +241,10 @@ func TestRestartJobFails(t *testing.T) {
 	if c := checkByID(t, res, "rest"); c.Status != report.Skip {
 		t.Errorf("rest check after a failed job: %s, want skip", c.Status)
 	}
+	// No journal and no REST log: the hint names systemd's own view.
+	if res.LogTail != nil || !strings.Contains(res.Hint, "systemctl status "+unit) || strings.Contains(res.Hint, "shown with this failure") {
+		t.Errorf("hint %q with log tail %+v, want one naming 'systemctl status' when there is no output", res.Hint, res.LogTail)
+	}
 }
 
 func TestRestartCrashAfterStart(t *testing.T) {

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/cfyauth/cfyauth/internal/manager"
 	"github.com/cfyauth/cfyauth/internal/report"
 )
 
@@ -71,13 +72,36 @@ func (r *gateRun) addCheck(ctx context.Context, phase Phase, c report.Check) boo
 	return false
 }
 
+// seeOutput is the part of a hint that points at the service's output
+// shown with a failure. fail replaces it when there is no such output.
+const seeOutput = "read the service's last output, shown with this failure"
+
 func (r *gateRun) fail(ctx context.Context, phase Phase, service, summary, hint string) {
 	r.result.FailedPhase = phase
 	r.result.Failure = summary
-	r.result.Hint = hint
 	if r.result.LogTail == nil {
 		r.result.LogTail = r.collectTail(ctx, service)
 	}
+	if r.result.LogTail == nil || len(r.result.LogTail.Lines) == 0 {
+		hint = strings.ReplaceAll(hint, seeOutput, r.noOutputAdvice(service))
+		r.result.Checks[len(r.result.Checks)-1].Hint = hint
+	}
+	r.result.Hint = hint
+}
+
+// noOutputAdvice replaces seeOutput when neither the service manager's log
+// nor the REST log files gained a line since the restart: it names where
+// the service manager's own reason for the failure can be read.
+func (r *gateRun) noOutputAdvice(service string) string {
+	if service == "" && len(r.base.Services) > 0 {
+		service = r.base.Services[0].Service
+	}
+	if r.gate.Manager != nil && r.gate.Manager.Name() == KindSupervisord {
+		return fmt.Sprintf("the program wrote no output since the restart that cfyauth can read, so run 'supervisorctl -c %s status %s' for supervisord's reason, and read the program's log (Cloudify sends it to syslog)",
+			manager.SupervisordConf, ProgramName(service))
+	}
+	return fmt.Sprintf("the service wrote no output since the restart that cfyauth can read, so run 'systemctl status %s' for systemd's reason (such as a missing executable) and 'journalctl -u %s'",
+		service, service)
 }
 
 // collectTail returns the last lines of the service's output written since
@@ -129,7 +153,52 @@ func (r *gateRun) finish() *Result {
 		}
 	}
 	res.Elapsed = r.now().Sub(r.base.TakenAt)
+	redactResult(res, r.opts.Secrets)
 	return res
+}
+
+// Masked replaces a secret in service output.
+const Masked = "********"
+
+// redactResult replaces every secret wherever the result repeats what the
+// service or the service manager wrote: a module's exception text can hold
+// the password of the login it handled.
+func redactResult(res *Result, secrets []string) {
+	// The longest secret goes first, so one that contains another is
+	// masked whole.
+	sorted := slices.SortedFunc(slices.Values(secrets), func(a, b string) int { return len(b) - len(a) })
+	var pairs []string
+	for _, s := range sorted {
+		if s != "" {
+			pairs = append(pairs, s, Masked)
+		}
+	}
+	if len(pairs) == 0 {
+		return
+	}
+	redact := strings.NewReplacer(pairs...).Replace
+	res.Failure, res.Hint = redact(res.Failure), redact(res.Hint)
+	for i := range res.Checks {
+		c := &res.Checks[i]
+		c.Summary, c.Hint = redact(c.Summary), redact(c.Hint)
+		for j := range c.Evidence {
+			c.Evidence[j].Value = redact(c.Evidence[j].Value)
+		}
+	}
+	for i := range res.Jobs {
+		res.Jobs[i].Summary = redact(res.Jobs[i].Summary)
+	}
+	for i := range res.Tracebacks {
+		tb := &res.Tracebacks[i]
+		tb.Message, tb.Text, tb.Exception = redact(tb.Message), redact(tb.Text), redact(tb.Exception)
+	}
+	if res.LogTail != nil {
+		lines := make([]string, len(res.LogTail.Lines))
+		for i, l := range res.LogTail.Lines {
+			lines[i] = redact(l)
+		}
+		res.LogTail.Lines = lines
+	}
 }
 
 // waitRunning waits until every service is active and running with a new
@@ -167,12 +236,12 @@ func (r *gateRun) waitOneRunning(ctx context.Context, before ServiceStatus) (Ser
 		case waiting:
 			c := report.Check{ID: string(PhaseRunning), Subject: name, Status: report.Fail, Duration: r.now().Sub(start),
 				Summary: fmt.Sprintf("%s is still %s (%s) when %s %s ran out", name, st.ActiveState, st.SubState, r.opts.TimeoutFlag, r.opts.Timeout),
-				Hint:    "raise " + r.opts.TimeoutFlag + " if the service is slow to start, or read its last output, shown with this failure"}
+				Hint:    "raise " + r.opts.TimeoutFlag + " if the service is slow to start, or " + seeOutput}
 			return st, r.addCheck(ctx, PhaseRunning, c)
 		default:
 			c := report.Check{ID: string(PhaseRunning), Subject: name, Status: report.Fail, Duration: r.now().Sub(start),
 				Summary: fmt.Sprintf("%s is not running after the restart: %s", name, describeState(st)),
-				Hint:    "the service exited right after it started; read its last output, shown with this failure"}
+				Hint:    "the service exited right after it started; " + seeOutput}
 			addStateEvidence(&c, st)
 			return st, r.addCheck(ctx, PhaseRunning, c)
 		}
@@ -200,7 +269,7 @@ func (r *gateRun) checkNewProcess(ctx context.Context, before, after ServiceStat
 	if reason := sameProcess(before, after); reason != "" {
 		c.Status = report.Fail
 		c.Summary = fmt.Sprintf("%s was not restarted: %s", after.Service, reason)
-		c.Hint = "another job may have replaced the restart; run the command again and read the service's last output, shown with this failure"
+		c.Hint = "another job may have replaced the restart; " + seeOutput + ", and run the command again"
 		return r.addCheck(ctx, PhaseProcess, c)
 	}
 	c.Status = report.Pass
@@ -280,7 +349,7 @@ func (r *gateRun) settle(ctx context.Context) bool {
 			if change := changeSince(ref, st); change != "" {
 				c := report.Check{ID: string(PhaseSettle), Subject: ref.Service, Status: report.Fail, Duration: r.now().Sub(start),
 					Summary: fmt.Sprintf("%s failed %s after it started: %s", ref.Service, roundDuration(r.now().Sub(start)), change),
-					Hint:    "the service crashes after start; read its last output, shown with this failure"}
+					Hint:    "the service crashes after start; " + seeOutput}
 				addStateEvidence(&c, st)
 				return r.addCheck(ctx, PhaseSettle, c)
 			}
@@ -298,7 +367,8 @@ func (r *gateRun) settle(ctx context.Context) bool {
 	return true
 }
 
-// waitREST waits until the REST API returns 200 on its health endpoint.
+// waitREST waits until the REST API returns "OK" on its health endpoint.
+// A response that did not come from the REST service fails at once.
 func (r *gateRun) waitREST(ctx context.Context) bool {
 	r.enter(PhaseREST)
 	url := r.opts.HealthURL
@@ -315,25 +385,33 @@ func (r *gateRun) waitREST(ctx context.Context) bool {
 		if ctx.Err() != nil {
 			return false
 		}
+		var kind responseKind
+		var description string
+		if err == nil {
+			kind, description = classifyHealthResponse(resp, legacy)
+		}
 		switch {
 		case err != nil:
 			last = describeHTTPError(err)
 		case !legacy && resp.StatusCode == 404 && strings.HasSuffix(url, okPath):
-			// Cloudify before 6.0 has no /ok; any response from /status
+			// Cloudify before 6.0 has no /ok; a JSON response from /status
 			// shows the REST service is serving.
 			url = strings.TrimSuffix(url, okPath) + statusPath
 			legacy = true
 			continue
-		case legacy, resp.StatusCode == 200:
+		case kind == responseHealthy:
 			c := report.Check{ID: string(PhaseREST), Status: report.Pass, Duration: r.now().Sub(start),
-				Summary: fmt.Sprintf("GET %s returned HTTP %d after %s", url, resp.StatusCode, roundDuration(r.now().Sub(r.base.TakenAt)))}
-			if legacy {
-				c.Summary += " (no /api/v3.1/ok before Cloudify 6.0, so any response from /status counts)"
-			}
+				Summary: fmt.Sprintf("GET %s returned %s after %s", url, description, roundDuration(r.now().Sub(r.base.TakenAt)))}
 			c.AddEvidence("url", url).AddEvidence("attempts", attempt)
+			if legacy {
+				c.AddEvidence("note", legacyNote)
+			}
 			return r.addCheck(ctx, PhaseREST, c)
+		case kind == responseNotREST:
+			// Waiting does not change what listens at the URL.
+			return r.addCheck(ctx, PhaseREST, notRESTCheck(url, resp, description, r.now().Sub(start)))
 		default:
-			last = fmt.Sprintf("HTTP %d %s", resp.StatusCode, snippet(resp.Body))
+			last = description
 		}
 		for _, ref := range r.running {
 			st, err := r.status(ctx, ref.Service)
@@ -341,7 +419,7 @@ func (r *gateRun) waitREST(ctx context.Context) bool {
 				if change := changeSince(ref, st); change != "" {
 					c := report.Check{ID: string(PhaseREST), Subject: ref.Service, Status: report.Fail, Duration: r.now().Sub(start),
 						Summary: fmt.Sprintf("%s failed while waiting for the REST API: %s", ref.Service, change),
-						Hint:    "the service crashes after start; read its last output, shown with this failure"}
+						Hint:    "the service crashes after start; " + seeOutput}
 					addStateEvidence(&c, st)
 					return r.addCheck(ctx, PhaseREST, c)
 				}
@@ -349,8 +427,8 @@ func (r *gateRun) waitREST(ctx context.Context) bool {
 		}
 		if !r.now().Before(r.deadline) {
 			c := report.Check{ID: string(PhaseREST), Status: report.Fail, Duration: r.now().Sub(start),
-				Summary: fmt.Sprintf("GET %s did not return HTTP 200 within %s (last response: %s)", url, r.opts.Timeout, last),
-				Hint:    "the service runs but is not ready; read its last output, shown with this failure, or raise " + r.opts.TimeoutFlag + " if it is slow to start"}
+				Summary: fmt.Sprintf("GET %s did not return %s within %s (last response: %s)", url, expectedResponse(legacy), r.opts.Timeout, last),
+				Hint:    "the service runs but is not ready; " + seeOutput + ", or raise " + r.opts.TimeoutFlag + " if it is slow to start"}
 			c.AddEvidence("url", url).AddEvidence("attempts", attempt).AddEvidence("last_response", last)
 			return r.addCheck(ctx, PhaseREST, c)
 		}
@@ -358,6 +436,29 @@ func (r *gateRun) waitREST(ctx context.Context) bool {
 			return false
 		}
 	}
+}
+
+// legacyNote explains the health check of managers before Cloudify 6.0.
+const legacyNote = "Cloudify before 6.0 has no /api/v3.1/ok, so any JSON response from /api/v3.1/status counts"
+
+func expectedResponse(legacy bool) string {
+	if legacy {
+		return "a JSON response"
+	}
+	return `"OK"`
+}
+
+// notRESTCheck is the failed rest check for a response that did not come
+// from the REST service, such as a web server's page with HTTP 200.
+func notRESTCheck(url string, resp HTTPResponse, description string, took time.Duration) report.Check {
+	c := report.Check{ID: string(PhaseREST), Status: report.Fail, Duration: took,
+		Summary: fmt.Sprintf("GET %s returned %s, which the REST service does not send", url, description),
+		Hint: "something other than the Cloudify REST service answers at that URL: check --health-url or --manager-url " +
+			"(on the manager the REST service listens on http://127.0.0.1:8100)"}
+	c.AddEvidence("url", url).AddEvidence("status_code", resp.StatusCode).
+		AddEvidence("content_type", orNone(resp.ContentType)).AddEvidence("server", orNone(resp.Server)).
+		AddEvidence("body", snippet(resp.Body))
+	return c
 }
 
 func (r *gateRun) probe(ctx context.Context, url string, legacy bool) (HTTPResponse, error) {
@@ -375,8 +476,10 @@ func (r *gateRun) probe(ctx context.Context, url string, legacy bool) (HTTPRespo
 }
 
 // scanLog looks for tracebacks in what the REST log files gained since the
-// restart. A module that fails to import leaves the service healthy and its
-// users locked out, so a traceback naming an enabled module fails the gate.
+// restart. A module that fails to import or configure leaves the service
+// healthy and its users locked out, so such a traceback fails the gate. A
+// traceback that a loaded module raised while handling a request, such as
+// a login during the settle window, is a warning: the restart worked.
 func (r *gateRun) scanLog(ctx context.Context) bool {
 	r.enter(PhaseLog)
 	start := r.now()
@@ -390,7 +493,7 @@ func (r *gateRun) scanLog(ctx context.Context) bool {
 	}
 	c.AddEvidence("enabled_modules", strings.Join(modules, ",")).AddEvidence("files", strings.Join(r.opts.LogFiles, ","))
 
-	var all, named []Traceback
+	var all []Traceback
 	var unreadable []string
 	read := 0
 	for _, f := range r.opts.LogFiles {
@@ -406,24 +509,29 @@ func (r *gateRun) scanLog(ctx context.Context) bool {
 			c.AddEvidence("truncated", f)
 		}
 		for _, tb := range findTracebacks(f, data) {
-			tb.Modules = namedModules(tb, modules)
-			all = append(all, tb)
-			if len(tb.Modules) > 0 {
-				named = append(named, tb)
+			if tb.Modules = namedModules(tb, modules); len(tb.Modules) > 0 {
+				tb.Origin, tb.OriginReason = classifyTraceback(tb)
 			}
+			all = append(all, tb)
 		}
 	}
+	r.confirmLoaded(ctx, all)
 	r.result.Tracebacks = all
 	c.Duration = r.now().Sub(start)
+	c.AddEvidence("tracebacks", len(all))
+
+	failed, raised := splitByOrigin(all)
 	switch {
-	case len(named) > 0:
-		tb := named[0]
+	case len(failed) > 0:
+		tb := failed[0]
 		c.Status = report.Fail
-		c.Summary = fmt.Sprintf("module %s failed to load, so its users cannot log in: traceback in %s line %d since the restart: %s",
-			strings.Join(tb.Modules, ", "), filepath.Base(tb.File), tb.Line, tb.Exception)
-		c.AddEvidence("file", tb.File)
-		c.Hint = "fix the module or disable it with 'cfyauth disable " + tb.Modules[0] + "', then restart"
-		c.AddEvidence("tracebacks", len(all))
+		if tb.Origin == OriginLoad {
+			c.Summary = fmt.Sprintf("module %s failed to load: %s", strings.Join(tb.Modules, ", "), tb.Exception)
+		} else {
+			c.Summary = fmt.Sprintf("a traceback names module %s, which may have failed to load: %s", strings.Join(tb.Modules, ", "), tb.Exception)
+		}
+		addTracebackEvidence(&c, tb)
+		c.Hint = "its users cannot log in; " + r.fixModuleHint(tb.Modules[0])
 		r.result.LogTail = &LogTail{Source: tb.File, Lines: lastLines([]byte(tb.Text), r.opts.TailLines)}
 		return r.addCheck(ctx, PhaseLog, c)
 	case len(unreadable) > 0:
@@ -434,16 +542,100 @@ func (r *gateRun) scanLog(ctx context.Context) bool {
 		c.Status = report.Warn
 		c.Summary = "no REST log file found, so tracebacks were not checked"
 		c.Hint = "check --root; the REST service logs to /var/log/cloudify/rest"
+	case len(raised) > 0:
+		tb := raised[0]
+		c.Status = report.Warn
+		c.Summary = fmt.Sprintf("module %s loaded, but raised while handling a request: %s", tb.Modules[0], tb.Exception)
+		addTracebackEvidence(&c, tb)
+		c.Hint = fmt.Sprintf("logins that %s handles may fail; read the traceback in %s at line %d of what the restart added, or reproduce it with 'cfyauth test %s --user USER'",
+			tb.Modules[0], tb.File, tb.Line, tb.Modules[0])
 	case len(all) > 0:
 		c.Status = report.Warn
-		c.Summary = fmt.Sprintf("%d traceback(s) in the REST log since the restart, none naming an enabled module (first: %s line %d: %s)",
-			len(all), all[0].File, all[0].Line, all[0].Exception)
+		c.Summary = fmt.Sprintf("%d traceback(s) in the REST log since the restart, none naming an enabled module", len(all))
+		c.AddEvidence("first", fmt.Sprintf("%s line %d: %s", all[0].File, all[0].Line, all[0].Exception))
 		c.Hint = "read the REST log to see whether the service works as it should"
 	default:
 		c.Status = report.Pass
 		c.Summary = fmt.Sprintf("no traceback in the REST log since the restart (%d enabled module(s))", len(modules))
 	}
 	return r.addCheck(ctx, PhaseLog, c)
+}
+
+// splitByOrigin returns the tracebacks naming a module that mean it failed
+// to load (raised at load, or of unknown origin), and those it raised while
+// handling a request.
+func splitByOrigin(all []Traceback) (failed, raised []Traceback) {
+	for _, tb := range all {
+		switch {
+		case len(tb.Modules) == 0:
+		case tb.Origin == OriginRequest:
+			raised = append(raised, tb)
+		default:
+			failed = append(failed, tb)
+		}
+	}
+	return failed, raised
+}
+
+func addTracebackEvidence(c *report.Check, tb Traceback) {
+	c.AddEvidence("file", tb.File).AddEvidence("line", tb.Line).
+		AddEvidence("origin", tb.Origin).AddEvidence("origin_reason", tb.OriginReason)
+}
+
+// confirmLoaded reads /api/v3.1/idp when a traceback names a module but
+// shows neither load nor request. A module that /idp lists is loaded, so
+// its traceback came from a request. Without an admin login, or when /idp
+// does not list it, the traceback keeps OriginUnknown and fails the gate.
+//
+// NOTE: Cloudify does not document how /idp names custom modules; this
+// relies on the module name, as the stand-in uses, and a manager that
+// names them otherwise only keeps the traceback unknown.
+func (r *gateRun) confirmLoaded(ctx context.Context, tbs []Traceback) {
+	base := baseURL(r.opts.HealthURL)
+	if r.opts.Credentials == nil || base == "" || r.gate.HTTP == nil {
+		return
+	}
+	var loaded map[string]bool
+	for i := range tbs {
+		if tbs[i].Origin != OriginUnknown {
+			continue
+		}
+		if loaded == nil {
+			names, found, err := readIdP(ctx, r.gate.HTTP, base, r.opts.Credentials)
+			if err != nil || !found {
+				return
+			}
+			loaded = map[string]bool{}
+			for _, n := range names {
+				loaded[n] = true
+			}
+		}
+		for _, m := range tbs[i].Modules {
+			if loaded[m] {
+				tbs[i].Origin, tbs[i].OriginReason = OriginRequest, "/api/v3.1/idp lists "+m+" as loaded"
+				break
+			}
+		}
+	}
+}
+
+// fixModuleHint names the commands that take a module that fails to load
+// out of the authenticators folder, which depend on whether cfyauth manages
+// it.
+func (r *gateRun) fixModuleHint(name string) string {
+	state := ""
+	if r.opts.ModuleState != nil {
+		state = r.opts.ModuleState(name)
+	}
+	switch state {
+	case ModuleEnabled:
+		return fmt.Sprintf("fix the module and restart, or take it out with 'cfyauth disable %s --restart'", name)
+	case ModuleModified:
+		return fmt.Sprintf("the file was changed by hand after cfyauth installed it: fix it, or take it out with 'cfyauth disable %s --force --restart' (the installed version stays in the store)", name)
+	case ModuleUnmanaged:
+		return fmt.Sprintf("the file was placed by hand, so cfyauth must manage it before it can disable it: 'cfyauth adopt %s --skip-validation', then 'cfyauth disable %s --restart'", name, name)
+	}
+	return fmt.Sprintf("fix the module, or take %s.py out of the authenticators folder ('cfyauth list' shows whether cfyauth manages it), then restart", name)
 }
 
 // compareIdP checks that /api/v3.1/idp lists every authenticator it listed

@@ -16,8 +16,9 @@ real service:
 
 It does not imitate logins through the authenticators, tokens, the database,
 nginx, TLS or gunicorn workers. Its faults are chosen with flags: --crash-after,
---fail-ok-for, --never-ready and --no-ok. Standard library only; written for
-Python 3.6 and later.
+--fail-ok-for, --never-ready and --no-ok; --html returns a web page for every
+path, as another web server at the health URL would. Standard library only;
+written for Python 3.6 and later.
 """
 
 import argparse
@@ -53,6 +54,9 @@ def parse_args():
                    help="return 500 from /ok forever")
     p.add_argument("--no-ok", action="store_true",
                    help="return 404 from /ok, as managers before 6.0 do")
+    p.add_argument("--html", action="store_true",
+                   help="return 200 and an HTML page for every GET, as a web server that is not "
+                        "the REST service does")
     return p.parse_args()
 
 
@@ -155,9 +159,19 @@ def make_handler(args, started, loaded, logger):
                                  "error_code": "unauthorized_error"})
             return False
 
+        def send_page(self):
+            body = b"<!DOCTYPE html>\n<html><head><title>Welcome</title></head><body>It works.</body></html>\n"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
         def do_GET(self):
             path = self.path.split("?", 1)[0]
-            if path == "/api/v3.1/ok" and not args.no_ok:
+            if args.html:
+                self.send_page()
+            elif path == "/api/v3.1/ok" and not args.no_ok:
                 ready = not args.never_ready and time.time() - started >= args.fail_ok_for
                 if ready:
                     self.send_json(200, "OK")

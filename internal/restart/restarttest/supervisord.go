@@ -196,8 +196,7 @@ func (s *Supervisord) removeGroup(ctx context.Context, name string) error {
 // redirectStderr the program has no stderr log, as when output goes to
 // syslog.
 func (s *Supervisord) StandinProgram(name string, st Standin, redirectStderr bool) string {
-	args := append([]string{s.Python, s.Standin, "--root", st.Root, "--port", strconv.Itoa(st.Port)}, st.Args...)
-	return s.ProgramBody(name, strings.Join(args, " "), redirectStderr)
+	return s.ProgramBody(name, strings.Join(st.command(s.Python, s.Standin), " "), redirectStderr)
 }
 
 // ProgramBody returns the body of a program section that runs command

@@ -201,6 +201,18 @@ type Standin struct {
 	Args []string
 	// Restart is systemd's Restart= setting; empty means no.
 	Restart string
+	// Script is the program to run in place of standin.py, such as the
+	// REST stand-in with logins (reststandin.py); it takes the same
+	// --root and --port flags.
+	Script string
+}
+
+// command returns the stand-in's command line.
+func (st Standin) command(python, standin string) []string {
+	if st.Script != "" {
+		standin = st.Script
+	}
+	return append([]string{python, standin, "--root", st.Root, "--port", strconv.Itoa(st.Port)}, st.Args...)
 }
 
 // StandinUnit returns the unit file for a stand-in.
@@ -209,7 +221,7 @@ func (s *Systemd) StandinUnit(name string, st Standin) string {
 	if restart == "" {
 		restart = "no"
 	}
-	args := append([]string{s.Python, s.Standin, "--root", st.Root, "--port", strconv.Itoa(st.Port)}, st.Args...)
+	args := st.command(s.Python, s.Standin)
 	return fmt.Sprintf(`[Unit]
 Description=Cloudify REST service stand-in on 127.0.0.1:%d (test)
 StartLimitIntervalSec=0

@@ -91,8 +91,12 @@ echo, --password-stdin, --password-file or CFYAUTH_PASSWORD), --bearer (the
 token comes from a prompt, --bearer-stdin, --bearer-file or
 CFYAUTH_BEARER_TOKEN), --header, --header-file, --method, --path (a query
 string becomes request.args; a Cookie header becomes request.cookies),
---remote-addr and --json-body. Secrets never appear in the report: every
-occurrence is replaced by [redacted].
+--remote-addr and --json-body. Authorization, Proxy-Authorization and
+Cookie headers carry credentials, so they come only from --header-file,
+never from --header. Secrets never appear in the report: every occurrence
+in what the module printed, logged, raised or returned is replaced by
+[redacted], and so is the decoded password of a basic Authorization header
+and each cookie value from a header file.
 
 --cases FILE runs a YAML list of requests with expected outcomes in one
 Python process and prints a pass/fail table:
@@ -152,7 +156,7 @@ package that fails to import.`,
 	bearer.NoOptDefVal = "true"
 	f.BoolVar(&opts.BearerStdin, "bearer-stdin", false, "read the bearer token from stdin (implies --bearer)")
 	f.StringVar(&opts.BearerFile, "bearer-file", "", "read the bearer token from this file (implies --bearer)")
-	f.StringArrayVar(&opts.Headers, "header", nil, "add a request header 'Name: value'; repeat for more")
+	f.StringArrayVar(&opts.Headers, "header", nil, "add a request header 'Name: value' (not Authorization, Proxy-Authorization or Cookie: use --user, --bearer or --header-file); repeat for more")
 	f.StringArrayVar(&opts.HeaderFiles, "header-file", nil, "add the headers in this file, one 'Name: value' per line, as secrets masked in the report; repeat for more")
 	f.StringVar(&opts.Method, "method", "", "HTTP method of the request (default GET, or POST with --json-body)")
 	f.StringVar(&opts.Path, "path", moduletest.DefaultPath, "request path; a query string after ? becomes request.args")
@@ -177,6 +181,14 @@ func checkTestFlags(cmd *cobra.Command, opts *TestOptions) error {
 	if opts.Bearer.misused {
 		return apperr.Usage("invalid_flag", "--bearer takes no value: a token in a flag value shows in the process list and shell history").
 			WithHint("use --bearer with --bearer-stdin, --bearer-file FILE or the CFYAUTH_BEARER_TOKEN variable")
+	}
+
+	for _, raw := range opts.Headers {
+		name, _, _ := strings.Cut(raw, ":")
+		if name = strings.TrimSpace(name); moduletest.CredentialHeader(name) {
+			return apperr.Usage("invalid_flag", "--header %s is not accepted: a credential in a flag value shows in the process list and shell history", name).
+				WithHint("send basic credentials with --user NAME and --password-file FILE, a token with --bearer --bearer-file FILE, or put the header in a file for --header-file FILE")
+		}
 	}
 
 	if opts.Cases != "" {

@@ -363,9 +363,12 @@ func (tx *Tx) Adopt(names []string, all bool, opts ChangeOptions) (*Change, erro
 	return tx.finishChange("adopt", names, after, mods, results, 0, opts)
 }
 
+// NewestEntry tells Rollback to undo the newest journal entry.
+const NewestEntry = -1
+
 // Rollback restores the module set that was in place before journal entry
-// to, or before the newest entry when to is 0. A rollback is journaled too,
-// so a second rollback undoes the first.
+// to, or before the newest entry when to is NewestEntry. A rollback is
+// journaled too, so a second rollback undoes the first.
 func (tx *Tx) Rollback(to int, opts ChangeOptions) (*Change, error) {
 	j := tx.s.journal()
 	ids, err := j.ids()
@@ -377,7 +380,7 @@ func (tx *Tx) Rollback(to int, opts ChangeOptions) (*Change, error) {
 			WithHint("rollback restores what cfyauth install, enable, disable, remove and adopt changed")
 	}
 	id := ids[len(ids)-1]
-	if to != 0 {
+	if to != NewestEntry {
 		found := false
 		for _, x := range ids {
 			found = found || x == to
@@ -392,18 +395,68 @@ func (tx *Tx) Rollback(to int, opts ChangeOptions) (*Change, error) {
 	if err != nil {
 		return nil, journalError(j.dir, err)
 	}
-	return tx.restore("rollback", entry.Before, entry.ID, opts)
+	written, err := tx.writtenSince(id)
+	if err != nil {
+		return nil, err
+	}
+	return tx.restore("rollback", entry.Before, entry.ID, written, opts)
 }
 
 // Restore makes the module set equal to snap: receipts, and the loaded
 // folder byte for byte with each file's mode and owner. Files placed by hand
 // since the snapshot are left alone. A file that snap would overwrite and
-// that differs from its receipt is a conflict, unless Force is set.
+// that differs from its receipt is a conflict, unless Force is set. Files
+// that the newest journal entry wrote are cfyauth's, whatever the receipts
+// say.
 func (tx *Tx) Restore(snap Snapshot, opts ChangeOptions) (*Change, error) {
-	return tx.restore("restore", snap, 0, opts)
+	var written map[string]string
+	ids, err := tx.s.journal().ids()
+	if err != nil {
+		return nil, journalError(tx.s.journal().dir, err)
+	}
+	if len(ids) > 0 {
+		if written, err = tx.writtenSince(ids[len(ids)-1]); err != nil {
+			return nil, err
+		}
+	}
+	return tx.restore("restore", snap, 0, written, opts)
 }
 
-func (tx *Tx) restore(op string, target Snapshot, restoredFrom int, opts ChangeOptions) (*Change, error) {
+// writtenSince returns, for each module file that journal entries from ID
+// on changed, the sha256 of the file the last of them left in the loaded
+// folder ("" when it deleted the file). A file still holding those bytes
+// was placed by cfyauth, even without a receipt that matches: a rollback
+// that brought back a file placed by hand, for example. A second rollback
+// may therefore replace or delete it.
+func (tx *Tx) writtenSince(from int) (map[string]string, error) {
+	j := tx.s.journal()
+	ids, err := j.ids()
+	if err != nil {
+		return nil, journalError(j.dir, err)
+	}
+	written := map[string]string{}
+	for _, id := range ids {
+		if id < from {
+			continue
+		}
+		e, err := j.read(id)
+		if err != nil {
+			return nil, journalError(j.dir, err)
+		}
+		for _, c := range diffLoaded(e.Before.Loaded, e.After.Loaded) {
+			written[c.Name] = ""
+			if c.To != nil {
+				written[c.Name] = c.To.SHA256
+			}
+		}
+	}
+	return written, nil
+}
+
+// restore makes the module set equal to target. written maps the files
+// that the journal entries being undone wrote to their sha256 (see
+// writtenSince).
+func (tx *Tx) restore(op string, target Snapshot, restoredFrom int, written map[string]string, opts ChangeOptions) (*Change, error) {
 	current := tx.Snapshot()
 	target = target.clone()
 	after := Snapshot{Receipts: target.Receipts, Loaded: map[string]LoadedFile{}}
@@ -427,7 +480,8 @@ func (tx *Tx) restore(op string, target Snapshot, restoredFrom int, opts ChangeO
 		cur, inCur := current.Loaded[name]
 		tgt, inTgt := target.Loaded[name]
 		rec, hasRec := current.Receipts[name]
-		placedByCfyauth := inCur && hasRec && rec.Enabled && rec.SHA256 == cur.SHA256
+		sha, wasWritten := written[name]
+		placedByCfyauth := inCur && ((hasRec && rec.Enabled && rec.SHA256 == cur.SHA256) || (wasWritten && sha == cur.SHA256))
 		if e := tx.loaded[name]; e != nil && (!e.Regular || e.TooLarge) {
 			if inTgt {
 				conflicts = append(conflicts, e.Path+" (not a regular file of at most 1 MiB)")

@@ -137,6 +137,6 @@ func runRollbackList(cmd *cobra.Command, app *App) error {
 	if err := table.Render(); err != nil {
 		return fmt.Errorf("render table: %w", err)
 	}
-	app.Infof("'cfyauth rollback --to ID' restores the module set from before entry ID")
+	app.Infof("'%s' restores the module set from before entry ID", app.cfyauthCommand("rollback --to ID"))
 	return nil
 }

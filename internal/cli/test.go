@@ -138,7 +138,7 @@ package that fails to import.`,
 		Args: exactArgs(1, "one module file or installed module name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Arg = args[0]
-			if err := checkTestFlags(cmd, opts); err != nil {
+			if err := checkTestFlags(cmd, app, opts); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -172,7 +172,7 @@ package that fails to import.`,
 }
 
 // checkTestFlags checks flag combinations before anything is read.
-func checkTestFlags(cmd *cobra.Command, opts *TestOptions) error {
+func checkTestFlags(cmd *cobra.Command, app *App, opts *TestOptions) error {
 	flags := cmd.Flags()
 	if opts.password.set {
 		return apperr.Usage("invalid_flag", "--password is not accepted: a password in a flag value shows in the process list and shell history").
@@ -234,7 +234,7 @@ func checkTestFlags(cmd *cobra.Command, opts *TestOptions) error {
 	}
 	if opts.Arg == "-" && opts.Name == "" {
 		return apperr.Usage("missing_flag", "reading a module from stdin needs --name").
-			WithHint("run: cfyauth test - --name my_auth < my_auth.py")
+			WithHint("run: %s < my_auth.py", app.cfyauthCommand("test - --name my_auth"))
 	}
 
 	if opts.Timeout <= 0 {
@@ -320,7 +320,7 @@ func readModuleUnderTest(app *App, layout *manager.Layout, opts *TestOptions) (m
 	c := readCandidate(app, layout, opts.Arg, opts.Name)
 	if c.ReadErr != nil {
 		if se, ok := c.ReadErr.(*modules.SourceError); ok {
-			e := apperr.Usage("invalid_source", "%s %s", se.Origin, se.Reason)
+			e := apperr.Usage("invalid_source", "%s", se.Error())
 			if se.Hint != "" {
 				e.WithHint("%s", se.Hint)
 			}
@@ -622,8 +622,12 @@ func renderCases(app *App, rep *moduletest.Report) error {
 	}
 	var failure *apperr.Error
 	if summary.Failed > 0 {
-		failure = apperr.Failed("cases_failed", "%d of %d cases failed", summary.Failed, len(rep.Cases)).
-			WithHint("the details of each failed case are listed above the summary; add -v for every case")
+		failure = apperr.Failed("cases_failed", "%d of %d cases failed", summary.Failed, len(rep.Cases))
+		if app.JSON() {
+			failure.WithHint("each case's verdict, steps, logs and output are in cases[]")
+		} else {
+			failure.WithHint("the details of each failed case are printed after the table; add -v to print every case")
+		}
 	} else if app.Global.Strict && hasWarnings(rep) {
 		failure = apperr.Failed("warnings", "every case passed, with warnings").
 			WithHint("warnings count as failures because --strict is set")

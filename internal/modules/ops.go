@@ -125,7 +125,7 @@ func (tx *Tx) Install(src Source, opts InstallOptions) (*Change, error) {
 	}
 	rec := tx.state.Modules[name]
 	cur := tx.loaded[name]
-	if err := tx.checkReplaceable(name, rec, cur, opts.Force, "install"); err != nil {
+	if err := tx.checkReplaceable(name, rec, cur, opts.Force, installRetry(src)); err != nil {
 		return nil, err
 	}
 	results, err := tx.validate([]Candidate{{Source: src}}, opts.ChangeOptions)
@@ -148,8 +148,12 @@ func (tx *Tx) Install(src Source, opts InstallOptions) (*Change, error) {
 			receipt.SkippedValidation = false
 		}
 		action = ActionUnchanged
-		if receipt.Enabled && !rec.Enabled {
+		switch {
+		case receipt.Enabled && !rec.Enabled:
 			action = ActionEnabled
+		case receipt.Enabled && cur != nil && cur.File.SHA256 != src.SHA256:
+			// --force over a file changed by hand puts the installed bytes back.
+			action = ActionRestored
 		}
 	default:
 		receipt = Receipt{Name: name, SHA256: src.SHA256, Source: src.Origin, InstalledAt: now,
@@ -174,8 +178,11 @@ func (tx *Tx) Install(src Source, opts InstallOptions) (*Change, error) {
 		}
 	}
 	mod := ModuleChange{Name: name, Action: action, SHA256: src.SHA256}
-	if cur != nil && (rec == nil || cur.File.SHA256 != rec.SHA256) {
-		mod.Detail = fmt.Sprintf("replaced the file %s (%s) that cfyauth did not place; 'cfyauth rollback' restores it", cur.Path, shortSHA(cur.File.SHA256))
+	switch {
+	case cur != nil && rec == nil:
+		mod.Detail = fmt.Sprintf("replaced the file %s (%s) that cfyauth did not place; '%s' restores it", cur.Path, shortSHA(cur.File.SHA256), tx.s.command("rollback"))
+	case cur != nil && cur.File.SHA256 != rec.SHA256 && cur.File.SHA256 != src.SHA256:
+		mod.Detail = fmt.Sprintf("replaced the file %s (%s) that was changed by hand; '%s' restores it", cur.Path, shortSHA(cur.File.SHA256), tx.s.command("rollback"))
 	}
 	return tx.finishChange("install", []string{name}, after, []ModuleChange{mod}, results, 0, opts.ChangeOptions)
 }
@@ -199,7 +206,7 @@ func (tx *Tx) Enable(names []string, opts ChangeOptions) (*Change, error) {
 			mods = append(mods, ModuleChange{Name: name, Action: ActionUnchanged, SHA256: rec.SHA256})
 			continue
 		}
-		if err := tx.checkReplaceable(name, rec, cur, opts.Force, "enable"); err != nil {
+		if err := tx.checkReplaceable(name, rec, cur, opts.Force, "enable "+name+" --force"); err != nil {
 			return nil, err
 		}
 		data, err := tx.s.readBlob(name, rec.SHA256)
@@ -244,7 +251,7 @@ func (tx *Tx) Disable(names []string, opts ChangeOptions) (*Change, error) {
 			mods = append(mods, ModuleChange{Name: name, Action: ActionUnchanged, SHA256: rec.SHA256})
 			continue
 		}
-		if err := tx.checkDeletable(name, rec, cur, opts.Force, "disable"); err != nil {
+		if err := tx.checkDeletable(name, rec, cur, opts.Force, "disable "+name+" --force"); err != nil {
 			return nil, err
 		}
 		r := rec.clone()
@@ -268,14 +275,14 @@ func (tx *Tx) Remove(names []string, opts ChangeOptions) (*Change, error) {
 		cur := tx.loaded[name]
 		if rec == nil && cur != nil {
 			return nil, apperr.Failed("unmanaged_file", "%s was not installed by cfyauth, so remove does not delete it", cur.Path).
-				WithHint("take it under management first: cfyauth adopt %s && cfyauth remove %s", name, name).
+				WithHint("take it under management first: %s && %s", tx.s.command("adopt %s", name), tx.s.command("remove %s", name)).
 				WithHint("or delete the file yourself")
 		}
 		rec, err := tx.managed(name, "remove")
 		if err != nil {
 			return nil, err
 		}
-		if err := tx.checkDeletable(name, rec, cur, opts.Force, "remove"); err != nil {
+		if err := tx.checkDeletable(name, rec, cur, opts.Force, "remove "+name+" --force"); err != nil {
 			return nil, err
 		}
 		delete(after.Receipts, name)
@@ -310,7 +317,7 @@ func (tx *Tx) Adopt(names []string, all bool, opts ChangeOptions) (*Change, erro
 		if cur == nil {
 			if rec != nil {
 				return nil, apperr.Failed("nothing_to_adopt", "%s has no file in the loaded folder to adopt (state %s)", name, tx.status(name).State).
-					WithHint("adopt takes files that are in %s; to put a managed module there run 'cfyauth enable %s'", tx.s.LoadedDir, name)
+					WithHint("adopt takes files that are in %s; to put a managed module there run '%s'", tx.s.LoadedDir, tx.s.command("enable %s", name))
 			}
 			return nil, tx.unknownModule(name, "adopt")
 		}
@@ -319,8 +326,8 @@ func (tx *Tx) Adopt(names []string, all bool, opts ChangeOptions) (*Change, erro
 				WithHint("replace it with the module's .py source file, or move it out of %s", tx.s.LoadedDir)
 		}
 		if err := ValidateName(name); err != nil {
-			e := nameError(err)
-			return nil, e.WithHint("rename the file in %s to a valid module name and run adopt again", tx.s.LoadedDir)
+			// adopt takes the name from the file, so the fix is a rename.
+			return nil, apperr.Usage("invalid_name", "%s", err.Error()).WithHint("%s", tx.renameHint(name))
 		}
 		if rec != nil && rec.Enabled && rec.SHA256 == cur.File.SHA256 {
 			after.Loaded[name] = tx.standardFile(rec.SHA256)
@@ -387,7 +394,7 @@ func (tx *Tx) Rollback(to int, opts ChangeOptions) (*Change, error) {
 		}
 		if !found {
 			return nil, apperr.Usage("unknown_entry", "journal entry %d not found (the journal contains entries %d to %d)", to, ids[0], ids[len(ids)-1]).
-				WithHint("run 'cfyauth rollback --list' to see the entries")
+				WithHint("run '%s' to see the entries", tx.s.command("rollback --list"))
 		}
 		id = to
 	}
@@ -497,7 +504,7 @@ func (tx *Tx) restore(op string, target Snapshot, restoredFrom int, written map[
 			if !tx.s.hasBlob(name, tgt.SHA256) {
 				return nil, apperr.Failed("store_missing", "the stored copy of %s (%s) that %s needs is missing: %s",
 					name, shortSHA(tgt.SHA256), op, tx.s.BlobPath(name, tgt.SHA256)).
-					WithHint("install that version again, or roll back to another entry (cfyauth rollback --list)")
+					WithHint("install that version again, or roll back to another entry (%s)", tx.s.command("rollback --list"))
 			}
 			after.Loaded[name] = tgt
 		case inTgt:
@@ -506,7 +513,7 @@ func (tx *Tx) restore(op string, target Snapshot, restoredFrom int, written map[
 	}
 	if len(conflicts) > 0 {
 		return nil, apperr.Failed("restore_conflict", "%s would overwrite files changed by hand: %s", op, strings.Join(conflicts, ", ")).
-			WithHint("take them under management with 'cfyauth adopt NAME', or overwrite them with --force (their bytes are kept in the store)")
+			WithHint("take them under management with '%s', or overwrite them with --force (their bytes are kept in the store)", tx.s.command("adopt NAME"))
 	}
 
 	var mods []ModuleChange
@@ -623,7 +630,7 @@ func (tx *Tx) managed(name, command string) (*Receipt, error) {
 	}
 	if cur := tx.loaded[name]; cur != nil {
 		return nil, apperr.Failed("unmanaged_file", "%s was placed in the loaded folder by hand and is not managed by cfyauth", cur.Path).
-			WithHint("take it under management with 'cfyauth adopt %s', then run 'cfyauth %s %s'", name, command, name)
+			WithHint("take it under management with '%s', then run '%s'", tx.s.command("adopt %s", name), tx.s.command("%s %s", command, name))
 	}
 	for _, b := range tx.builtins() {
 		if b.Name == name {
@@ -634,9 +641,24 @@ func (tx *Tx) managed(name, command string) (*Receipt, error) {
 	return nil, tx.unknownModule(name, command)
 }
 
+// installRetry returns the install command, without "cfyauth", that
+// installs src again with --force: its source when that is a file path or
+// URL, else a SOURCE placeholder.
+func installRetry(src Source) string {
+	source := "SOURCE"
+	if src.Origin != "" && src.Origin != "-" && src.Origin != "stdin" {
+		source = ShellQuote(src.Origin)
+	}
+	if IsURL(src.Origin) {
+		source += " --sha256 " + src.SHA256
+	}
+	return fmt.Sprintf("install %s --name %s --force", source, src.Name)
+}
+
 // checkReplaceable rejects writing name into the loaded folder when the
-// file there is not cfyauth's: not regular, unmanaged, or modified.
-func (tx *Tx) checkReplaceable(name string, rec *Receipt, cur *loadedEntry, force bool, command string) error {
+// file there is not cfyauth's: not regular, unmanaged, or modified. retry
+// is the command, without "cfyauth", that does the change with --force.
+func (tx *Tx) checkReplaceable(name string, rec *Receipt, cur *loadedEntry, force bool, retry string) error {
 	if cur == nil {
 		return nil
 	}
@@ -652,15 +674,15 @@ func (tx *Tx) checkReplaceable(name string, rec *Receipt, cur *loadedEntry, forc
 	}
 	if rec == nil {
 		return apperr.Failed("unmanaged_file", "%s is already in the loaded folder and was not installed by cfyauth", cur.Path).
-			WithHint("take it under management with 'cfyauth adopt %s'", name).
-			WithHint("or replace it with 'cfyauth %s … --force'; its bytes stay in the store so 'cfyauth rollback' brings them back", command)
+			WithHint("take it under management with '%s'", tx.s.command("adopt %s", name)).
+			WithHint("or replace it with '%s'; its bytes stay in the store so '%s' brings them back", tx.s.command("%s", retry), tx.s.command("rollback"))
 	}
-	return tx.modifiedError(name, rec, cur, command)
+	return tx.modifiedError(name, rec, cur, retry)
 }
 
 // checkDeletable rejects deleting a loaded file that differs from its
 // receipt, unless force is set.
-func (tx *Tx) checkDeletable(name string, rec *Receipt, cur *loadedEntry, force bool, command string) error {
+func (tx *Tx) checkDeletable(name string, rec *Receipt, cur *loadedEntry, force bool, retry string) error {
 	if cur == nil {
 		return nil
 	}
@@ -671,17 +693,17 @@ func (tx *Tx) checkDeletable(name string, rec *Receipt, cur *loadedEntry, force 
 	if (rec.Enabled && cur.File.SHA256 == rec.SHA256) || force {
 		return nil
 	}
-	return tx.modifiedError(name, rec, cur, command)
+	return tx.modifiedError(name, rec, cur, retry)
 }
 
-func (tx *Tx) modifiedError(name string, rec *Receipt, cur *loadedEntry, command string) error {
+func (tx *Tx) modifiedError(name string, rec *Receipt, cur *loadedEntry, retry string) error {
 	what := fmt.Sprintf("differs from the version cfyauth installed: want sha256 %s, got %s", rec.SHA256, cur.File.SHA256)
 	if !rec.Enabled {
 		what = "is in the loaded folder although the module is disabled"
 	}
 	return apperr.Failed("modified_file", "%s %s", cur.Path, what).
-		WithHint("keep the file as it is with 'cfyauth adopt %s'", name).
-		WithHint("or run 'cfyauth %s %s --force'; the file's bytes stay in the store so 'cfyauth rollback' brings them back", command, name)
+		WithHint("keep the file as it is with '%s'", tx.s.command("adopt %s", name)).
+		WithHint("or run '%s'; the file's bytes stay in the store so '%s' brings them back", tx.s.command("%s", retry), tx.s.command("rollback"))
 }
 
 // validate runs the validator on candidates whose result is not cached for
@@ -701,7 +723,7 @@ func (tx *Tx) validate(cands []Candidate, opts ChangeOptions) ([]Validation, err
 	results := make([]Validation, len(cands))
 	var todo []int
 	for i, c := range cands {
-		if v := tx.state.cachedValidation(c.Source.Name, c.Source.SHA256, interp.Version); v != nil {
+		if v := tx.state.cachedValidation(c.Source.Name, c.Source.SHA256, interp.cacheKey()); v != nil {
 			results[i] = Validation{Name: c.Source.Name, Origin: c.Source.Origin, SHA256: c.Source.SHA256, Status: v.Status, Checks: v.Checks}
 			continue
 		}
@@ -749,7 +771,7 @@ func (tx *Tx) validateUncached(cands []Candidate, todo []int, results []Validati
 	for k, i := range todo {
 		results[i] = out[k]
 		tx.state.putValidation(CachedValidation{
-			Name: cands[i].Source.Name, SHA256: cands[i].Source.SHA256, Python: interp.Version, PythonPath: interp.Path,
+			Name: cands[i].Source.Name, SHA256: cands[i].Source.SHA256, Python: interp.cacheKey(), PythonPath: interp.Path,
 			ValidatorVersion: ValidatorVersion, Status: out[k].Status, Checks: out[k].Checks, CheckedAt: now,
 		})
 		tx.cacheDirty = true
@@ -807,6 +829,7 @@ func InstalledPath(s *Store, name string) (string, error) {
 	if st, err := os.Stat(loaded); err == nil && st.Mode().IsRegular() {
 		return loaded, nil
 	}
+	known := map[string]bool{}
 	data, err := os.ReadFile(s.statePath())
 	if err == nil {
 		doc, perr := parseState(s.statePath(), data)
@@ -814,8 +837,22 @@ func InstalledPath(s *Store, name string) (string, error) {
 			if rec := doc.Modules[name]; rec != nil {
 				return s.BlobPath(name, rec.SHA256), nil
 			}
+			for n := range doc.Modules {
+				known[n] = true
+			}
 		}
 	}
-	return "", &SourceError{Origin: name, Reason: fmt.Sprintf("no installed module of that name (looked in %s and the store %s)", s.LoadedDir, s.StateDir),
-		Hint: "run 'cfyauth list' to see the installed modules, or pass a file path"}
+	if entries, err := os.ReadDir(s.LoadedDir); err == nil {
+		for _, e := range entries {
+			if n, ok := strings.CutSuffix(e.Name(), ".py"); ok && !strings.HasPrefix(n, ".") {
+				known[n] = true
+			}
+		}
+	}
+	e := &SourceError{Origin: name, Reason: fmt.Sprintf("no installed module of that name (looked in %s and the store %s)", s.LoadedDir, s.StateDir),
+		Hint: fmt.Sprintf("run '%s' to see the installed modules, or pass a file path", s.command("list"))}
+	if closest := closestName(name, sortedKeys(known)); closest != "" {
+		e.Reason = fmt.Sprintf("no installed module of that name, did you mean %s? (looked in %s and the store %s)", closest, s.LoadedDir, s.StateDir)
+	}
+	return "", e
 }

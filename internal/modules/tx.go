@@ -214,14 +214,14 @@ func (s *Store) readBlob(name, sha string) ([]byte, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, apperr.Failed("store_missing", "the stored copy of %s (%s) is missing: %s", name, shortSHA(sha), path).
-			WithHint("install the module again from its source with 'cfyauth install SOURCE --name %s'", name)
+			WithHint("install the module again from its source with '%s'", s.command("install SOURCE --name %s", name))
 	}
 	if err != nil {
 		return nil, fsError("read", path, err)
 	}
 	if got := sha256Hex(data); got != sha {
 		return nil, apperr.Failed("store_corrupt", "the stored copy %s does not match its sha256: want %s, got %s", path, sha, got).
-			WithHint("install the module again from its source with 'cfyauth install SOURCE --name %s'", name)
+			WithHint("install the module again from its source with '%s'", s.command("install SOURCE --name %s", name))
 	}
 	return data, nil
 }

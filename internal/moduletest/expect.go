@@ -208,7 +208,10 @@ func verdict(c *CaseResult, e *Expectation) report.Check {
 		}
 	case OutcomeNoUser:
 		check.Summary = "not authenticated: _authenticate_request returned None"
-		check.Hint = "check the credentials or headers the module expects; its log lines are listed below"
+		check.Hint = "check the credentials or headers the module expects"
+		if n := len(c.Logs); n > 0 {
+			check.Hint += fmt.Sprintf(", and the %d record(s) it logged for this request", n)
+		}
 	case OutcomeResponse:
 		check.Summary = "not authenticated: the module answered with " + describeResult(c)
 	case OutcomeNotHandled:
@@ -216,7 +219,8 @@ func verdict(c *CaseResult, e *Expectation) report.Check {
 		check.Hint = "send what can_handle_auth_request looks for, such as --user or a --header"
 	case OutcomeNotConfigured:
 		check.Summary = "not authenticated: the module is not in the pool"
-		check.Hint = "see the configure step above"
+		// Run names the load step that kept the module out.
+		check.Hint = "fix the module so that configure(logger) returns the authenticator"
 	case OutcomeError:
 		check.Summary = "not authenticated: the module raised an exception"
 		switch {

@@ -245,7 +245,7 @@ func interruptSteps(p *Phase, order []string, running, what, hint string) string
 			p.Steps = append(p.Steps, report.Check{ID: id, Status: report.Fail, Summary: reason, Hint: hint})
 		case !seen:
 			p.Steps = append(p.Steps, report.Check{ID: id, Status: report.Pass,
-				Summary: "returned; its details were lost when the Python process ended"})
+				Summary: "completed; the Python process ended before the harness could report its details"})
 		default:
 			p.Steps = append(p.Steps, report.Check{ID: id, Status: report.Skip, Summary: "not run: " + reason})
 		}

@@ -173,7 +173,7 @@ func (tx *Tx) Install(src Source, opts InstallOptions) (*Change, error) {
 		delete(after.Loaded, name)
 	}
 	if !opts.DryRun {
-		if err := tx.s.putBlob(name, src.Data); err != nil {
+		if err := tx.putBlob(name, src.Data); err != nil {
 			return nil, err
 		}
 	}
@@ -265,7 +265,8 @@ func (tx *Tx) Disable(names []string, opts ChangeOptions) (*Change, error) {
 }
 
 // Remove uninstalls managed modules: out of the loaded folder and out of the
-// receipts. The stored bytes stay, so rollback can bring them back.
+// receipts. The stored bytes stay, so rollback can bring them back. A module
+// removed earlier (no receipt, no file, but stored versions) is unchanged.
 func (tx *Tx) Remove(names []string, opts ChangeOptions) (*Change, error) {
 	names = dedupe(names)
 	after := tx.Snapshot()
@@ -273,6 +274,12 @@ func (tx *Tx) Remove(names []string, opts ChangeOptions) (*Change, error) {
 	for _, name := range names {
 		rec := tx.state.Modules[name]
 		cur := tx.loaded[name]
+		if rec == nil && cur == nil && isSafeFileStem(name) && len(tx.storedVersions(name)) > 0 {
+			// Removed earlier: the store still has its versions. Removing
+			// again changes nothing, so scripts can run remove twice.
+			mods = append(mods, ModuleChange{Name: name, Action: ActionUnchanged, Detail: "already removed; its stored versions stay for rollback"})
+			continue
+		}
 		if rec == nil && cur != nil {
 			return nil, apperr.Failed("unmanaged_file", "%s was not installed by cfyauth, so remove does not delete it", cur.Path).
 				WithHint("take it under management first: %s && %s", tx.s.command("adopt %s", name), tx.s.command("remove %s", name)).
@@ -362,7 +369,7 @@ func (tx *Tx) Adopt(names []string, all bool, opts ChangeOptions) (*Change, erro
 	}
 	if !opts.DryRun {
 		for _, c := range cands {
-			if err := tx.s.putBlob(c.Source.Name, c.Source.Data); err != nil {
+			if err := tx.putBlob(c.Source.Name, c.Source.Data); err != nil {
 				return nil, err
 			}
 		}

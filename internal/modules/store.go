@@ -200,6 +200,7 @@ func (s *Store) run(ctx context.Context, mode LockMode, fn func(*Tx) error) erro
 		}
 	}
 	if err := fn(tx); err != nil {
+		tx.discardNewBlobs()
 		return err
 	}
 	if tx.cacheDirty && mode == LockExclusive {

@@ -365,6 +365,8 @@ func describeModuleChange(ch *modules.Change, m modules.ModuleChange) string {
 		b.WriteString(", not enabled")
 	case m.State != "" && string(m.State) != m.Action:
 		fmt.Fprintf(&b, ", %s %s", map[bool]string{true: "then", false: "now"}[ch.DryRun], m.State)
+	case m.State == "" && m.Action == modules.ActionRemoved && ch.DryRun:
+		b.WriteString(", then no longer managed")
 	case m.State == "" && m.Action == modules.ActionRemoved:
 		b.WriteString(", no longer managed")
 	}
@@ -398,4 +400,69 @@ func changedNames(ch *modules.Change) []string {
 		}
 	}
 	return names
+}
+
+// moduleNameFilter picks the module names a command's completion offers.
+type moduleNameFilter func(modules.NameInfo) bool
+
+var (
+	// moduleNamesAll: every name, built-ins included (show).
+	moduleNamesAll moduleNameFilter = func(modules.NameInfo) bool { return true }
+	// moduleNamesManaged: modules with a receipt (remove).
+	moduleNamesManaged moduleNameFilter = func(n modules.NameInfo) bool { return n.Managed }
+	// moduleNamesDisabled: managed modules to put into the loaded folder (enable).
+	moduleNamesDisabled moduleNameFilter = func(n modules.NameInfo) bool { return n.Managed && (!n.Enabled || !n.Loaded) }
+	// moduleNamesEnabled: managed modules in the loaded folder (disable).
+	moduleNamesEnabled moduleNameFilter = func(n modules.NameInfo) bool { return n.Managed && (n.Enabled || n.Loaded) }
+	// moduleNamesInstalled: names validate and test can look up.
+	moduleNamesInstalled moduleNameFilter = func(n modules.NameInfo) bool { return n.Managed || n.Loaded }
+)
+
+// Completion settings of completeModuleNames.
+const (
+	oneName   = true // the command takes a single NAME
+	manyNames = false
+	withFiles = true // SOURCE files are valid arguments too
+	noFiles   = false
+)
+
+// completeModuleNames returns a shell completion function that offers the
+// module names under --root (or CFYAUTH_ROOT) that filter keeps, leaving
+// out names already on the command line. It reads files only, without the
+// lock, and offers nothing when the layout cannot be read. With single,
+// nothing is offered once a name is given; with files, file names are
+// completed too.
+func completeModuleNames(app *App, filter moduleNameFilter, single, files bool) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		directive := cobra.ShellCompDirectiveNoFileComp
+		if single && len(args) > 0 {
+			return nil, directive
+		}
+		if files {
+			directive = cobra.ShellCompDirectiveDefault
+		}
+		root := app.Global.Root
+		if !cmd.Flags().Changed("root") && app.Getenv("CFYAUTH_ROOT") != "" {
+			root = app.Getenv("CFYAUTH_ROOT")
+		}
+		layout, err := manager.Open(root)
+		if err != nil {
+			return nil, directive
+		}
+		store, err := modules.OpenStore(layout, modules.StoreOptions{})
+		if err != nil {
+			return nil, directive
+		}
+		given := map[string]bool{}
+		for _, a := range args {
+			given[a] = true
+		}
+		var names []cobra.Completion
+		for _, n := range modules.ReadNames(store) {
+			if filter(n) && !given[n.Name] && strings.HasPrefix(n.Name, toComplete) {
+				names = append(names, n.Name)
+			}
+		}
+		return names, directive
+	}
 }

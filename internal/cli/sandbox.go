@@ -23,7 +23,13 @@ func newSandboxCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Create manager file trees for trying cfyauth and for tests",
-		Args:  noArgs,
+		Long: `Create an empty Cloudify Manager file tree to use with --root DIR: for
+trying cfyauth without a manager, and for tests. 'cfyauth sandbox init DIR'
+lays it out, of the release chosen with --release.`,
+		Example: `  cfyauth sandbox init /tmp/mgr
+  cfyauth sandbox init /tmp/mgr51 --release 5.1
+  cfyauth --root /tmp/mgr install ./my_auth.py --enable`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cmd.Help()
 		},

@@ -135,7 +135,8 @@ package that fails to import.`,
   cfyauth test ./header_token_auth.py --env CFY_PROXY_TOKEN_FILE=/tmp/token \
       --header-file proxy-headers.txt --header 'X-Proxy-User: alice'
   cfyauth test ./my_auth.py --cases my_auth_cases.yaml`,
-		Args: exactArgs(1, "one module file or installed module name"),
+		Args:              exactArgs(1, "one module file or installed module name"),
+		ValidArgsFunction: completeModuleNames(app, moduleNamesInstalled, oneName, withFiles),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Arg = args[0]
 			if err := checkTestFlags(cmd, app, opts); err != nil {

@@ -49,7 +49,8 @@ manager layout is found.`,
   cfyauth validate my_auth ldap_bridge -o json
   cat my_auth.py | cfyauth validate - --name my_auth
   cfyauth --root /tmp/mgr validate examples/authenticators/*.py`,
-		Args: minArgs(1, "at least one module file or name"),
+		Args:              minArgs(1, "at least one module file or name"),
+		ValidArgsFunction: completeModuleNames(app, moduleNamesInstalled, manyNames, withFiles),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Args = args
 			if runF != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -178,11 +177,19 @@ func (tx *Tx) Install(src Source, opts InstallOptions) (*Change, error) {
 		}
 	}
 	mod := ModuleChange{Name: name, Action: action, SHA256: src.SHA256}
+	var replaced string
 	switch {
 	case cur != nil && rec == nil:
-		mod.Detail = fmt.Sprintf("replaced the file %s (%s) that cfyauth did not place; '%s' restores it", cur.Path, shortSHA(cur.File.SHA256), tx.s.command("rollback"))
+		replaced = "that cfyauth did not place"
 	case cur != nil && cur.File.SHA256 != rec.SHA256 && cur.File.SHA256 != src.SHA256:
-		mod.Detail = fmt.Sprintf("replaced the file %s (%s) that was changed by hand; '%s' restores it", cur.Path, shortSHA(cur.File.SHA256), tx.s.command("rollback"))
+		replaced = "that was changed by hand"
+	}
+	switch {
+	case replaced != "" && opts.DryRun:
+		mod.Detail = fmt.Sprintf("would replace the file %s (%s) %s; its bytes would be kept in the store for '%s'",
+			cur.Path, shortSHA(cur.File.SHA256), replaced, tx.s.command("rollback"))
+	case replaced != "":
+		mod.Detail = fmt.Sprintf("replaced the file %s (%s) %s; '%s' restores it", cur.Path, shortSHA(cur.File.SHA256), replaced, tx.s.command("rollback"))
 	}
 	return tx.finishChange("install", []string{name}, after, []ModuleChange{mod}, results, 0, opts.ChangeOptions)
 }
@@ -825,41 +832,4 @@ func shortSHA(sha string) string {
 		return sha[:12]
 	}
 	return sha
-}
-
-// InstalledPath returns the file of a module by name for validate and test:
-// the file in the loaded folder, or else the stored copy of its receipt. It
-// reads state.json without the lock, which is safe because the file is only
-// ever replaced whole.
-func InstalledPath(s *Store, name string) (string, error) {
-	loaded := filepath.Join(s.LoadedDir, name+".py")
-	if st, err := os.Stat(loaded); err == nil && st.Mode().IsRegular() {
-		return loaded, nil
-	}
-	known := map[string]bool{}
-	data, err := os.ReadFile(s.statePath())
-	if err == nil {
-		doc, perr := parseState(s.statePath(), data)
-		if perr == nil {
-			if rec := doc.Modules[name]; rec != nil {
-				return s.BlobPath(name, rec.SHA256), nil
-			}
-			for n := range doc.Modules {
-				known[n] = true
-			}
-		}
-	}
-	if entries, err := os.ReadDir(s.LoadedDir); err == nil {
-		for _, e := range entries {
-			if n, ok := strings.CutSuffix(e.Name(), ".py"); ok && !strings.HasPrefix(n, ".") {
-				known[n] = true
-			}
-		}
-	}
-	e := &SourceError{Origin: name, Reason: fmt.Sprintf("no installed module of that name (looked in %s and the store %s)", s.LoadedDir, s.StateDir),
-		Hint: fmt.Sprintf("run '%s' to see the installed modules, or pass a file path", s.command("list"))}
-	if closest := closestName(name, sortedKeys(known)); closest != "" {
-		e.Reason = fmt.Sprintf("no installed module of that name, did you mean %s? (looked in %s and the store %s)", closest, s.LoadedDir, s.StateDir)
-	}
-	return "", e
 }

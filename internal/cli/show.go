@@ -162,7 +162,11 @@ func renderShow(app *App, res modules.ShowResult, omitted int) error {
 		renderHistoryLines(app.IO.Out, res.History)
 	}
 	if omitted > 0 {
-		app.Infof("%d older journal entries of %s not listed; pass --history 0 to list all", omitted, res.Module.Name)
+		entries := "entries"
+		if omitted == 1 {
+			entries = "entry"
+		}
+		app.Infof("%d older journal %s of %s not listed; pass --history 0 to list all", omitted, entries, res.Module.Name)
 	}
 	return nil
 }

@@ -761,7 +761,7 @@ func (tx *Tx) validate(cands []Candidate, opts ChangeOptions) ([]Validation, err
 		if opts.Strict {
 			e.WithHint("warnings count as failures because --strict is set")
 		}
-		return results, e.WithHint("fix the module (see the checks above), or go ahead anyway with --skip-validation; receipts record that")
+		return results, e.WithHint("fix what the failing checks name, or go ahead anyway with --skip-validation; receipts record that")
 	}
 	return results, nil
 }

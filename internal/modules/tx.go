@@ -75,7 +75,7 @@ func (tx *Tx) load() error {
 		if err != nil {
 			var se *StateError
 			errors.As(err, &se)
-			return stateError(se)
+			return stateError(se, s.command("adopt --all"))
 		}
 		tx.state = doc
 	}

@@ -60,7 +60,7 @@ type pythonValidator struct {
 	app    *App
 	layout *manager.Layout
 	python *manager.Python
-	// syntax is the manager's X.Y when python stands in for it.
+	// syntax is the manager's X.Y when python is a sandbox's fallback.
 	syntax string
 }
 

@@ -188,8 +188,8 @@ func findPython(cmd *cobra.Command, app *App, layout *manager.Layout) (manager.P
 }
 
 // syntaxVersion returns the X.Y of the manager's Python when py is the
-// sandbox's stand-in for it, so that syntax is checked with the manager's
-// grammar and the report does not claim the manager's Python; else "".
+// sandbox's fallback for it, else "". Validation then checks the manager's
+// grammar, and the report does not claim to have used the manager's Python.
 func syntaxVersion(layout *manager.Layout, py manager.Python) string {
 	if layout == nil || layout.Sandbox == nil || py.Warning == "" {
 		return ""

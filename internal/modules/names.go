@@ -12,7 +12,7 @@ import (
 type NameInfo struct {
 	Name string
 	// Managed is set when the module has a receipt, Enabled when that
-	// receipt says enabled.
+	// receipt records the module as enabled.
 	Managed bool
 	Enabled bool
 	// Loaded is set when a file of that name is in the loaded folder.

@@ -384,7 +384,7 @@ func (tx *Tx) Adopt(names []string, all bool, opts ChangeOptions) (*Change, erro
 	return tx.finishChange("adopt", names, after, mods, results, 0, opts)
 }
 
-// NewestEntry tells Rollback to undo the newest journal entry.
+// NewestEntry makes Rollback undo the newest journal entry.
 const NewestEntry = -1
 
 // Rollback restores the module set that was in place before journal entry
@@ -427,8 +427,8 @@ func (tx *Tx) Rollback(to int, opts ChangeOptions) (*Change, error) {
 // folder byte for byte with each file's mode and owner. Files placed by hand
 // since the snapshot are left alone. A file that snap would overwrite and
 // that differs from its receipt is a conflict, unless Force is set. Files
-// that the newest journal entry wrote are cfyauth's, whatever the receipts
-// say.
+// that the newest journal entry wrote are cfyauth's, even when no receipt
+// matches them.
 func (tx *Tx) Restore(snap Snapshot, opts ChangeOptions) (*Change, error) {
 	var written map[string]string
 	ids, err := tx.s.journal().ids()

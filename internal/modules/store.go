@@ -283,8 +283,9 @@ func fsError(action, path string, err error) error {
 		WithHint("check the file system (free space, read-only mounts) and run the command again")
 }
 
-// stateError is the error for a state file that cannot be used; adoptAll
-// is the adopt --all command to name, "" for the one without --root.
+// stateError is the error for a state file that cannot be used. adoptAll
+// is the adopt --all command that the hint names, or "" for the one
+// without --root.
 func stateError(se *StateError, adoptAll string) error {
 	if adoptAll == "" {
 		adoptAll = CommandLine("/", "adopt --all")

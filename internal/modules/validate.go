@@ -40,7 +40,7 @@ type Interpreter struct {
 	Version          string `json:"version"`
 	ValidatorVersion int    `json:"validator_version"`
 	// SyntaxVersion is the X.Y whose grammar the syntax check applied, when
-	// the interpreter stands in for a manager's Python of another version.
+	// the interpreter is used instead of the manager's Python.
 	SyntaxVersion string `json:"syntax_version,omitempty"`
 }
 
@@ -58,8 +58,9 @@ type ValidateOptions struct {
 	Python  string
 	Timeout time.Duration
 	// SyntaxVersion, X.Y, makes the syntax check apply that version's
-	// grammar: set it when Python stands in for a manager's interpreter of
-	// another version. Interpreters before 3.8 cannot, and say so.
+	// grammar. Set it when Python is used instead of the manager's
+	// interpreter. Interpreters before 3.8 cannot apply another grammar,
+	// and their syntax check's summary states that.
 	SyntaxVersion string
 }
 
@@ -70,7 +71,7 @@ type validateRequest struct {
 	Source    string `json:"source"`
 	CheckName bool   `json:"check_name"`
 	// SyntaxVersion is [X, Y] of the grammar to parse with, when the
-	// interpreter stands in for the manager's.
+	// interpreter is used instead of the manager's.
 	SyntaxVersion []int `json:"syntax_version,omitempty"`
 }
 

@@ -161,9 +161,9 @@ func pythonAtLeast38(t *testing.T, py string) bool {
 	return err == nil
 }
 
-// A stand-in interpreter newer than the manager's checks the manager's
-// grammar, and its summary says which version it checked with which
-// interpreter.
+// An interpreter used instead of an older manager's checks the manager's
+// grammar, and its summary names the version it checked and the
+// interpreter it checked with.
 func TestValidateSyntaxOfManagerVersion(t *testing.T) {
 	py := python(t)
 	if !pythonAtLeast38(t, py) {

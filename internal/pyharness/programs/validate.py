@@ -1,8 +1,8 @@
 # Static checks of authenticator modules. No module code is executed: the
 # source is parsed and compiled with this interpreter, then its syntax tree is
 # inspected. Each request is {"id", "name", "filename", "source"}, with an
-# optional "syntax_version" [X, Y]: the manager's Python when this
-# interpreter stands in for it, whose grammar ast.parse then applies.
+# optional "syntax_version" [X, Y]. That is the manager's Python version when
+# this interpreter is used instead of it, and ast.parse applies its grammar.
 import ast
 import importlib.util
 import os

@@ -37,8 +37,9 @@ manager, 4 --dry-run found changes to make.`,
 		Example: `  cfyauth disable my_auth
   cfyauth disable my_auth --restart
   cfyauth disable my_auth --dry-run`,
-		Args: minArgs(1, "at least one module NAME"),
-		RunE: namesChangeRunE(app, &opts.Names, &opts.changeFlags, seam, (*modules.Tx).Disable, nil),
+		Args:              minArgs(1, "at least one module NAME"),
+		ValidArgsFunction: completeModuleNames(app, moduleNamesEnabled, manyNames, noFiles),
+		RunE:              namesChangeRunE(app, &opts.Names, &opts.changeFlags, seam, (*modules.Tx).Disable, nil),
 	}
 	opts.addDryRun(cmd)
 	opts.addRestartFlags(cmd)

@@ -39,8 +39,9 @@ denied or no service manager, 4 --dry-run found changes to make.`,
 		Example: `  cfyauth enable my_auth
   cfyauth enable my_auth --restart --verify-admin --admin-password-file /root/admin.pw
   cfyauth enable my_auth header_auth -o json`,
-		Args: minArgs(1, "at least one module NAME"),
-		RunE: namesChangeRunE(app, &opts.Names, &opts.changeFlags, seam, (*modules.Tx).Enable, nil),
+		Args:              minArgs(1, "at least one module NAME"),
+		ValidArgsFunction: completeModuleNames(app, moduleNamesDisabled, manyNames, noFiles),
+		RunE:              namesChangeRunE(app, &opts.Names, &opts.changeFlags, seam, (*modules.Tx).Enable, nil),
 	}
 	opts.addDryRun(cmd)
 	opts.addRestartFlags(cmd)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -90,11 +91,11 @@ func runInstall(cmd *cobra.Command, app *App, opts *InstallOptions) error {
 		}
 		if want == "" {
 			return apperr.Usage("missing_flag", "installing from a URL needs --sha256 to pin the expected bytes").
-				WithHint("run: cfyauth install %s --sha256 <sha256 of the file>", opts.Source)
+				WithHint("run: %s", app.cfyauthCommand("install %s --sha256 <sha256 of the file>", modules.ShellQuote(opts.Source)))
 		}
 	case opts.Source == "-" && opts.Name == "":
 		return apperr.Usage("missing_flag", "reading a module from stdin needs --name").
-			WithHint("run: cfyauth install - --name my_auth < my_auth.py")
+			WithHint("run: %s < my_auth.py", app.cfyauthCommand("install - --name my_auth"))
 	case opts.Source == "-" && opts.PasswordStdin:
 		return apperr.Usage("conflicting_flags", "stdin cannot hold both the module ('-') and the --verify-login password (--password-stdin)").
 			WithHint("pass the password with --password-file FILE or CFYAUTH_PASSWORD")
@@ -115,6 +116,12 @@ func runInstall(cmd *cobra.Command, app *App, opts *InstallOptions) error {
 	if err != nil {
 		return sourceError(err)
 	}
+	if !isURL && opts.Source != "-" {
+		// The receipt records the file, so it must name it from anywhere.
+		if abs, err := filepath.Abs(opts.Source); err == nil {
+			src.Origin = abs
+		}
+	}
 	if opts.Name != "" {
 		src.Name = opts.Name
 	}
@@ -130,7 +137,7 @@ func runInstall(cmd *cobra.Command, app *App, opts *InstallOptions) error {
 			if opts.Enable || len(ch.Modules) == 0 || ch.Modules[0].State != modules.StateDisabled {
 				return nil
 			}
-			return []string{"cfyauth enable " + src.Name}
+			return []string{app.cfyauthCommand("enable %s", src.Name)}
 		},
 	}
 	return run.run()

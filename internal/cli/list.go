@@ -30,7 +30,8 @@ package's own, never changed). Validity is the cached result of the last
 validation of those bytes; list never starts Python. Restart pending
 compares the files' change times with the last restart cfyauth recorded,
 and says unknown when there is none; 'cfyauth status' asks the service
-manager instead.
+manager instead. A pending restart is also named on stderr; an unknown one
+only with -v.
 
 Exit status: 0 listed, 2 usage error, 3 lock held, permission denied or no
 manager layout.`,
@@ -99,11 +100,11 @@ func renderList(app *App, res modules.ListResult) error {
 			app.Printf("%s: %s\n", m.Name, m.Note)
 		}
 	}
-	switch res.RestartPending {
-	case modules.PendingYes:
-		app.Infof("restart pending: modules changed since the last restart; run 'cfyauth restart'")
-	case modules.PendingUnknown:
-		app.Infof("restart pending: unknown, because cfyauth has recorded no restart; 'cfyauth status' asks the service manager")
+	switch {
+	case res.RestartPending == modules.PendingYes:
+		app.Infof("restart pending: modules changed since the last restart; run '%s'", app.cfyauthCommand("restart"))
+	case res.RestartPending == modules.PendingUnknown && app.Global.Verbose > 0:
+		app.Infof("restart pending: unknown, because cfyauth has recorded no restart; '%s' asks the service manager", app.cfyauthCommand("status"))
 	}
 	return nil
 }

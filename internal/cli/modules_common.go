@@ -38,6 +38,12 @@ func (f *changeFlags) addSkipValidation(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.SkipValidation, "skip-validation", false, "do not validate the module first (the receipt records this)")
 }
 
+// cfyauthCommand renders a cfyauth command for a hint or a next step, with
+// --root when the run uses another root than /.
+func (a *App) cfyauthCommand(format string, args ...any) string {
+	return modules.CommandLine(a.Global.Root, fmt.Sprintf(format, args...))
+}
+
 // openStore opens the manager layout under --root and its module store.
 func openStore(app *App) (*modules.Store, error) {
 	layout, err := manager.Open(app.Global.Root)
@@ -54,6 +60,8 @@ type pythonValidator struct {
 	app    *App
 	layout *manager.Layout
 	python *manager.Python
+	// syntax is the manager's X.Y when python is a sandbox's fallback.
+	syntax string
 }
 
 func (v *pythonValidator) Interpreter(ctx context.Context) (modules.Interpreter, error) {
@@ -63,15 +71,17 @@ func (v *pythonValidator) Interpreter(ctx context.Context) (modules.Interpreter,
 			return modules.Interpreter{}, err
 		}
 		v.python = &py
+		v.syntax = syntaxVersion(v.layout, py)
 	}
-	return modules.Interpreter{Path: v.python.Path, Version: v.python.Version, ValidatorVersion: modules.ValidatorVersion}, nil
+	return modules.Interpreter{Path: v.python.Path, Version: v.python.Version, ValidatorVersion: modules.ValidatorVersion,
+		SyntaxVersion: v.syntax}, nil
 }
 
 func (v *pythonValidator) Validate(ctx context.Context, candidates []modules.Candidate) ([]modules.Validation, error) {
 	if _, err := v.Interpreter(ctx); err != nil {
 		return nil, err
 	}
-	results, _, err := modules.Validate(ctx, candidates, modules.ValidateOptions{Python: v.python.Path})
+	results, _, err := modules.Validate(ctx, candidates, modules.ValidateOptions{Python: v.python.Path, SyntaxVersion: v.syntax})
 	return results, err
 }
 
@@ -277,8 +287,9 @@ func (a *App) renderChange(ch *modules.Change, next []string, warnings []string,
 		// The files were restored without a restart: nothing is pending.
 		restartNeeded = false
 	}
+	restartCommand := a.cfyauthCommand("restart")
 	if restartNeeded {
-		next = append(next, "cfyauth restart")
+		next = append(next, restartCommand)
 	}
 	if a.JSON() {
 		doc := changeOutput{Change: ch, RestartNeeded: restartNeeded, Next: next, Warnings: warnings, Restart: rs}
@@ -308,10 +319,10 @@ func (a *App) renderChange(ch *modules.Change, next []string, warnings []string,
 		return failure
 	}
 	if restartNeeded {
-		a.Infof("restart pending: the REST service loads modules only at start; run 'cfyauth restart', or pass --restart")
+		a.Infof("restart pending: the REST service loads modules only at start; run '%s', or pass --restart", restartCommand)
 	}
 	for _, n := range next {
-		if n != "cfyauth restart" {
+		if n != restartCommand {
 			a.Infof("next: %s", n)
 		}
 	}
@@ -332,12 +343,12 @@ func (a *App) printChangeLines(ch *modules.Change) {
 	case !ch.Changed:
 		a.Infof("nothing changed")
 	default:
-		a.Infof("recorded as journal entry %d; undo it with 'cfyauth rollback'", ch.JournalID)
+		a.Infof("recorded as journal entry %d; undo it with '%s'", ch.JournalID, a.cfyauthCommand("rollback"))
 	}
 }
 
 // describeModuleChange renders one module's change as a line such as
-// "my_auth: installed, now disabled (sha256 1a2b3c4d5e6f)".
+// "my_auth: installed, now enabled (sha256 1a2b3c4d5e6f)".
 func describeModuleChange(ch *modules.Change, m modules.ModuleChange) string {
 	var b strings.Builder
 	b.WriteString(m.Name)
@@ -349,8 +360,13 @@ func describeModuleChange(ch *modules.Change, m modules.ModuleChange) string {
 	switch {
 	case m.State != "" && m.Action == modules.ActionUnchanged:
 		fmt.Fprintf(&b, ", %s", m.State)
+	case m.State == modules.StateDisabled && (m.Action == modules.ActionInstalled || m.Action == modules.ActionUpdated):
+		// "now disabled" would read as if the install had disabled it.
+		b.WriteString(", not enabled")
 	case m.State != "" && string(m.State) != m.Action:
 		fmt.Fprintf(&b, ", %s %s", map[bool]string{true: "then", false: "now"}[ch.DryRun], m.State)
+	case m.State == "" && m.Action == modules.ActionRemoved && ch.DryRun:
+		b.WriteString(", then no longer managed")
 	case m.State == "" && m.Action == modules.ActionRemoved:
 		b.WriteString(", no longer managed")
 	}
@@ -384,4 +400,69 @@ func changedNames(ch *modules.Change) []string {
 		}
 	}
 	return names
+}
+
+// moduleNameFilter picks the module names a command's completion offers.
+type moduleNameFilter func(modules.NameInfo) bool
+
+var (
+	// moduleNamesAll: every name, built-ins included (show).
+	moduleNamesAll moduleNameFilter = func(modules.NameInfo) bool { return true }
+	// moduleNamesManaged: modules with a receipt (remove).
+	moduleNamesManaged moduleNameFilter = func(n modules.NameInfo) bool { return n.Managed }
+	// moduleNamesDisabled: managed modules to put into the loaded folder (enable).
+	moduleNamesDisabled moduleNameFilter = func(n modules.NameInfo) bool { return n.Managed && (!n.Enabled || !n.Loaded) }
+	// moduleNamesEnabled: managed modules in the loaded folder (disable).
+	moduleNamesEnabled moduleNameFilter = func(n modules.NameInfo) bool { return n.Managed && (n.Enabled || n.Loaded) }
+	// moduleNamesInstalled: names validate and test can look up.
+	moduleNamesInstalled moduleNameFilter = func(n modules.NameInfo) bool { return n.Managed || n.Loaded }
+)
+
+// Completion settings of completeModuleNames.
+const (
+	oneName   = true // the command takes a single NAME
+	manyNames = false
+	withFiles = true // SOURCE files are valid arguments too
+	noFiles   = false
+)
+
+// completeModuleNames returns a shell completion function that offers the
+// module names under --root (or CFYAUTH_ROOT) that filter keeps, leaving
+// out names already on the command line. It reads files only, without the
+// lock, and offers nothing when the layout cannot be read. With single,
+// nothing is offered once a name is given; with files, file names are
+// completed too.
+func completeModuleNames(app *App, filter moduleNameFilter, single, files bool) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		directive := cobra.ShellCompDirectiveNoFileComp
+		if single && len(args) > 0 {
+			return nil, directive
+		}
+		if files {
+			directive = cobra.ShellCompDirectiveDefault
+		}
+		root := app.Global.Root
+		if !cmd.Flags().Changed("root") && app.Getenv("CFYAUTH_ROOT") != "" {
+			root = app.Getenv("CFYAUTH_ROOT")
+		}
+		layout, err := manager.Open(root)
+		if err != nil {
+			return nil, directive
+		}
+		store, err := modules.OpenStore(layout, modules.StoreOptions{})
+		if err != nil {
+			return nil, directive
+		}
+		given := map[string]bool{}
+		for _, a := range args {
+			given[a] = true
+		}
+		var names []cobra.Completion
+		for _, n := range modules.ReadNames(store) {
+			if filter(n) && !given[n.Name] && strings.HasPrefix(n.Name, toComplete) {
+				names = append(names, n.Name)
+			}
+		}
+		return names, directive
+	}
 }

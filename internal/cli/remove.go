@@ -42,7 +42,8 @@ denied or no service manager, 4 --dry-run found changes to make.`,
 		Example: `  cfyauth remove my_auth
   cfyauth remove my_auth --yes --restart
   cfyauth remove my_auth old_auth --yes -o json`,
-		Args: minArgs(1, "at least one module NAME"),
+		Args:              minArgs(1, "at least one module NAME"),
+		ValidArgsFunction: completeModuleNames(app, moduleNamesManaged, manyNames, noFiles),
 		RunE: namesChangeRunE(app, &opts.Names, &opts.changeFlags, seam, (*modules.Tx).Remove, func(ch *modules.Change) string {
 			return fmt.Sprintf("Remove %s?", strings.Join(changedNames(ch), ", "))
 		}),

@@ -66,9 +66,13 @@ without a terminal, 3 lock held, permission denied or no service manager, 4
 				}
 				return runRollbackList(cmd, app)
 			}
+			to := modules.NewestEntry
+			if cmd.Flags().Changed("to") {
+				to = opts.To
+			}
 			run := &changeRun{cmd: cmd, app: app, flags: opts.changeFlags,
 				op: func(tx *modules.Tx, co modules.ChangeOptions) (*modules.Change, error) {
-					return tx.Rollback(opts.To, co)
+					return tx.Rollback(to, co)
 				},
 				confirm: func(ch *modules.Change) string {
 					return fmt.Sprintf("Restore the module set from before journal entry %d (%s)?", ch.RestoredFrom, strings.Join(changedNames(ch), ", "))
@@ -133,6 +137,6 @@ func runRollbackList(cmd *cobra.Command, app *App) error {
 	if err := table.Render(); err != nil {
 		return fmt.Errorf("render table: %w", err)
 	}
-	app.Infof("'cfyauth rollback --to ID' restores the module set from before entry ID")
+	app.Infof("'%s' restores the module set from before entry ID", app.cfyauthCommand("rollback --to ID"))
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cfyauth/cfyauth/internal/manager"
+	"github.com/cfyauth/cfyauth/internal/modules"
 )
 
 // SandboxInitOptions are the inputs of 'cfyauth sandbox init'.
@@ -22,7 +23,13 @@ func newSandboxCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Create manager file trees for trying cfyauth and for tests",
-		Args:  noArgs,
+		Long: `Create an empty Cloudify Manager file tree to use with --root DIR: for
+trying cfyauth without a manager, and for tests. 'cfyauth sandbox init DIR'
+lays it out, of the release chosen with --release.`,
+		Example: `  cfyauth sandbox init /tmp/mgr
+  cfyauth sandbox init /tmp/mgr51 --release 5.1
+  cfyauth --root /tmp/mgr install ./my_auth.py --enable`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cmd.Help()
 		},
@@ -67,7 +74,7 @@ release changes nothing.`,
 			} else {
 				app.Printf("%s is already a sandbox manager of release %s; nothing changed\n", res.Root, res.Release)
 			}
-			app.Infof("next: cfyauth --root %s install MODULE.py --enable (example modules are in examples/authenticators of the cfyauth source)", shellQuote(res.Root))
+			app.Infof("next: %s (example modules are in examples/authenticators of the cfyauth source)", modules.CommandLine(res.Root, "install MODULE.py --enable"))
 			return nil
 		},
 	}
@@ -75,12 +82,4 @@ release changes nothing.`,
 	cmd.Flags().IntVar(&opts.UID, "cfyuser-uid", os.Getuid(), "user ID of cfyuser in the sandbox's etc/passwd")
 	cmd.Flags().IntVar(&opts.GID, "cfyuser-gid", os.Getgid(), "group ID of cfyuser in the sandbox's etc/group")
 	return cmd
-}
-
-// shellQuote quotes s for a POSIX shell when it needs quoting.
-func shellQuote(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`;&|<>(){}*?[]#~!") {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -9,41 +9,66 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cfyauth/cfyauth/internal/apperr"
 	"github.com/cfyauth/cfyauth/internal/modules"
 	"github.com/cfyauth/cfyauth/internal/report"
 )
 
+// defaultShowHistory is how many journal entries show lists by default.
+const defaultShowHistory = 10
+
+// ShowOptions are the inputs of 'cfyauth show'.
+type ShowOptions struct {
+	Name string
+	// History is how many of the newest journal entries to list; 0 lists
+	// every one.
+	History int
+}
+
 // showOutput is the JSON document of 'cfyauth show'.
 type showOutput struct {
 	modules.ShowResult
-	Warnings []string `json:"warnings,omitempty"`
+	// HistoryOmitted counts older journal entries left out by --history.
+	HistoryOmitted int      `json:"history_omitted,omitempty"`
+	Warnings       []string `json:"warnings,omitempty"`
 }
 
-func newShowCmd(app *App, runF func(name string) error) *cobra.Command {
+func newShowCmd(app *App, runF func(*ShowOptions) error) *cobra.Command {
+	opts := &ShowOptions{}
 	cmd := &cobra.Command{
 		Use:   "show NAME",
 		Short: "Show one module in full: receipt, checks, files and history",
 		Long: `Show one module in full: its state, where its file is in the loaded folder
 and in the store, its receipt (source, sha256, who installed it and when,
 whether validation was skipped), the cached validation checks, every
-version kept in the store, and the journal entries that changed it.
+version kept in the store, and the newest journal entries that changed it
+(10 unless --history says otherwise).
 
 Exit status: 0 shown, 2 unknown module or usage error, 3 lock held,
 permission denied or no manager layout.`,
 		Example: `  cfyauth show my_auth
+  cfyauth show my_auth --history 0
   cfyauth show okta_authentication -o json`,
-		Args: exactArgs(1, "one module NAME"),
+		Args:              exactArgs(1, "one module NAME"),
+		ValidArgsFunction: completeModuleNames(app, moduleNamesAll, oneName, noFiles),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if runF != nil {
-				return runF(args[0])
+			opts.Name = args[0]
+			if opts.History < 0 {
+				return apperr.Usage("invalid_flag", "--history %d is negative", opts.History).
+					WithHint("pass how many journal entries to list, or --history 0 for all of them")
 			}
-			return runShow(cmd, app, args[0])
+			if runF != nil {
+				return runF(opts)
+			}
+			return runShow(cmd, app, opts)
 		},
 	}
+	cmd.Flags().IntVar(&opts.History, "history", defaultShowHistory, "how many of the newest journal entries to list; 0 lists all")
 	return cmd
 }
 
-func runShow(cmd *cobra.Command, app *App, name string) error {
+func runShow(cmd *cobra.Command, app *App, opts *ShowOptions) error {
+	name := opts.Name
 	store, err := openStore(app)
 	if err != nil {
 		return err
@@ -62,13 +87,18 @@ func runShow(cmd *cobra.Command, app *App, name string) error {
 	if err != nil {
 		return err
 	}
-	if app.JSON() {
-		return app.WriteJSON(showOutput{ShowResult: res, Warnings: warnings})
+	omitted := 0
+	if opts.History > 0 && len(res.History) > opts.History {
+		omitted = len(res.History) - opts.History
+		res.History = res.History[:opts.History]
 	}
-	return renderShow(app, res)
+	if app.JSON() {
+		return app.WriteJSON(showOutput{ShowResult: res, HistoryOmitted: omitted, Warnings: warnings})
+	}
+	return renderShow(app, res, omitted)
 }
 
-func renderShow(app *App, res modules.ShowResult) error {
+func renderShow(app *App, res modules.ShowResult, omitted int) error {
 	m := res.Module
 	w := tabwriter.NewWriter(app.IO.Out, 0, 4, 2, ' ', 0)
 	field := func(key, value string) {
@@ -130,6 +160,13 @@ func renderShow(app *App, res modules.ShowResult) error {
 	if len(res.History) > 0 {
 		fmt.Fprintln(app.IO.Out, "\nhistory (newest first):")
 		renderHistoryLines(app.IO.Out, res.History)
+	}
+	if omitted > 0 {
+		entries := "entries"
+		if omitted == 1 {
+			entries = "entry"
+		}
+		app.Infof("%d older journal %s of %s not listed; pass --history 0 to list all", omitted, entries, res.Module.Name)
 	}
 	return nil
 }

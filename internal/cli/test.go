@@ -91,8 +91,12 @@ echo, --password-stdin, --password-file or CFYAUTH_PASSWORD), --bearer (the
 token comes from a prompt, --bearer-stdin, --bearer-file or
 CFYAUTH_BEARER_TOKEN), --header, --header-file, --method, --path (a query
 string becomes request.args; a Cookie header becomes request.cookies),
---remote-addr and --json-body. Secrets never appear in the report: every
-occurrence is replaced by [redacted].
+--remote-addr and --json-body. Authorization, Proxy-Authorization and
+Cookie headers carry credentials, so they come only from --header-file,
+never from --header. Secrets never appear in the report: every occurrence
+in what the module printed, logged, raised or returned is replaced by
+[redacted], and so is the decoded password of a basic Authorization header
+and each cookie value from a header file.
 
 --cases FILE runs a YAML list of requests with expected outcomes in one
 Python process and prints a pass/fail table:
@@ -131,10 +135,11 @@ package that fails to import.`,
   cfyauth test ./header_token_auth.py --env CFY_PROXY_TOKEN_FILE=/tmp/token \
       --header-file proxy-headers.txt --header 'X-Proxy-User: alice'
   cfyauth test ./my_auth.py --cases my_auth_cases.yaml`,
-		Args: exactArgs(1, "one module file or installed module name"),
+		Args:              exactArgs(1, "one module file or installed module name"),
+		ValidArgsFunction: completeModuleNames(app, moduleNamesInstalled, oneName, withFiles),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Arg = args[0]
-			if err := checkTestFlags(cmd, opts); err != nil {
+			if err := checkTestFlags(cmd, app, opts); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -152,7 +157,7 @@ package that fails to import.`,
 	bearer.NoOptDefVal = "true"
 	f.BoolVar(&opts.BearerStdin, "bearer-stdin", false, "read the bearer token from stdin (implies --bearer)")
 	f.StringVar(&opts.BearerFile, "bearer-file", "", "read the bearer token from this file (implies --bearer)")
-	f.StringArrayVar(&opts.Headers, "header", nil, "add a request header 'Name: value'; repeat for more")
+	f.StringArrayVar(&opts.Headers, "header", nil, "add a request header 'Name: value' (not Authorization, Proxy-Authorization or Cookie: use --user, --bearer or --header-file); repeat for more")
 	f.StringArrayVar(&opts.HeaderFiles, "header-file", nil, "add the headers in this file, one 'Name: value' per line, as secrets masked in the report; repeat for more")
 	f.StringVar(&opts.Method, "method", "", "HTTP method of the request (default GET, or POST with --json-body)")
 	f.StringVar(&opts.Path, "path", moduletest.DefaultPath, "request path; a query string after ? becomes request.args")
@@ -168,7 +173,7 @@ package that fails to import.`,
 }
 
 // checkTestFlags checks flag combinations before anything is read.
-func checkTestFlags(cmd *cobra.Command, opts *TestOptions) error {
+func checkTestFlags(cmd *cobra.Command, app *App, opts *TestOptions) error {
 	flags := cmd.Flags()
 	if opts.password.set {
 		return apperr.Usage("invalid_flag", "--password is not accepted: a password in a flag value shows in the process list and shell history").
@@ -177,6 +182,14 @@ func checkTestFlags(cmd *cobra.Command, opts *TestOptions) error {
 	if opts.Bearer.misused {
 		return apperr.Usage("invalid_flag", "--bearer takes no value: a token in a flag value shows in the process list and shell history").
 			WithHint("use --bearer with --bearer-stdin, --bearer-file FILE or the CFYAUTH_BEARER_TOKEN variable")
+	}
+
+	for _, raw := range opts.Headers {
+		name, _, _ := strings.Cut(raw, ":")
+		if name = strings.TrimSpace(name); moduletest.CredentialHeader(name) {
+			return apperr.Usage("invalid_flag", "--header %s is not accepted: a credential in a flag value shows in the process list and shell history", name).
+				WithHint("send basic credentials with --user NAME and --password-file FILE, a token with --bearer --bearer-file FILE, or put the header in a file for --header-file FILE")
+		}
 	}
 
 	if opts.Cases != "" {
@@ -222,7 +235,7 @@ func checkTestFlags(cmd *cobra.Command, opts *TestOptions) error {
 	}
 	if opts.Arg == "-" && opts.Name == "" {
 		return apperr.Usage("missing_flag", "reading a module from stdin needs --name").
-			WithHint("run: cfyauth test - --name my_auth < my_auth.py")
+			WithHint("run: %s < my_auth.py", app.cfyauthCommand("test - --name my_auth"))
 	}
 
 	if opts.Timeout <= 0 {
@@ -308,7 +321,7 @@ func readModuleUnderTest(app *App, layout *manager.Layout, opts *TestOptions) (m
 	c := readCandidate(app, layout, opts.Arg, opts.Name)
 	if c.ReadErr != nil {
 		if se, ok := c.ReadErr.(*modules.SourceError); ok {
-			e := apperr.Usage("invalid_source", "%s %s", se.Origin, se.Reason)
+			e := apperr.Usage("invalid_source", "%s", se.Error())
 			if se.Hint != "" {
 				e.WithHint("%s", se.Hint)
 			}
@@ -610,8 +623,12 @@ func renderCases(app *App, rep *moduletest.Report) error {
 	}
 	var failure *apperr.Error
 	if summary.Failed > 0 {
-		failure = apperr.Failed("cases_failed", "%d of %d cases failed", summary.Failed, len(rep.Cases)).
-			WithHint("the details of each failed case are listed above the summary; add -v for every case")
+		failure = apperr.Failed("cases_failed", "%d of %d cases failed", summary.Failed, len(rep.Cases))
+		if app.JSON() {
+			failure.WithHint("each case's verdict, steps, logs and output are in cases[]")
+		} else {
+			failure.WithHint("the details of each failed case are printed after the table; add -v to print every case")
+		}
 	} else if app.Global.Strict && hasWarnings(rep) {
 		failure = apperr.Failed("warnings", "every case passed, with warnings").
 			WithHint("warnings count as failures because --strict is set")

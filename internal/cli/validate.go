@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -48,7 +49,8 @@ manager layout is found.`,
   cfyauth validate my_auth ldap_bridge -o json
   cat my_auth.py | cfyauth validate - --name my_auth
   cfyauth --root /tmp/mgr validate examples/authenticators/*.py`,
-		Args: minArgs(1, "at least one module file or name"),
+		Args:              minArgs(1, "at least one module file or name"),
+		ValidArgsFunction: completeModuleNames(app, moduleNamesInstalled, manyNames, withFiles),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Args = args
 			if runF != nil {
@@ -84,7 +86,7 @@ func runValidate(cmd *cobra.Command, app *App, opts *ValidateOptions) error {
 			stdinUsed = true
 			if opts.Name == "" {
 				return apperr.Usage("missing_flag", "reading a module from stdin needs --name").
-					WithHint("run: cfyauth validate - --name my_auth < my_auth.py")
+					WithHint("run: %s < my_auth.py", app.cfyauthCommand("validate - --name my_auth"))
 			}
 		}
 		if !isSourceArg(a) {
@@ -110,7 +112,8 @@ func runValidate(cmd *cobra.Command, app *App, opts *ValidateOptions) error {
 	if err != nil {
 		return err
 	}
-	results, interp, err := modules.Validate(ctx, candidates, modules.ValidateOptions{Python: py.Path, Timeout: opts.Timeout})
+	syntax := syntaxVersion(layout, py)
+	results, interp, err := modules.Validate(ctx, candidates, modules.ValidateOptions{Python: py.Path, Timeout: opts.Timeout, SyntaxVersion: syntax})
 	if err != nil {
 		return err
 	}
@@ -135,6 +138,11 @@ func runValidate(cmd *cobra.Command, app *App, opts *ValidateOptions) error {
 		if app.Global.Strict && summary["fail"] == 0 {
 			failure.WithHint("warnings count as failures because --strict is set")
 		}
+		if app.JSON() {
+			failure.WithHint("each failing check and its hint are in modules[].checks")
+		} else {
+			failure.WithHint("fix what the failing checks in the table name; add -v to see their evidence")
+		}
 	}
 
 	if app.JSON() {
@@ -149,15 +157,21 @@ func runValidate(cmd *cobra.Command, app *App, opts *ValidateOptions) error {
 	if err := report.RenderTable(app.IO.Out, all, app.Global.Verbose > 0); err != nil {
 		return err
 	}
-	app.Infof("checked %d module(s) with Python %s (%s): %d passed, %d with warnings, %d failed",
-		len(results), interp.Version, interp.Path, summary["pass"], summary["warn"], summary["fail"])
+	how := fmt.Sprintf("with Python %s (%s)", interp.Version, interp.Path)
+	if syntax != "" {
+		how = fmt.Sprintf("as Python %s syntax with Python %s (%s), which stands in for the manager's", syntax, interp.Version, interp.Path)
+	}
+	app.Infof("checked %d module(s) %s: %d passed, %d with warnings, %d failed",
+		len(results), how, summary["pass"], summary["warn"], summary["fail"])
 	if failure != nil {
 		return failure
 	}
 	return nil
 }
 
-// findPython locates the interpreter and prints its fallback warning.
+// findPython locates the interpreter and prints its fallback note: a
+// warning, or nothing under -q, because on a sandbox the fallback is the
+// expected case and -q prints only results and errors.
 func findPython(cmd *cobra.Command, app *App, layout *manager.Layout) (manager.Python, error) {
 	if layout == nil {
 		layout = &manager.Layout{Root: "/"}
@@ -166,11 +180,21 @@ func findPython(cmd *cobra.Command, app *App, layout *manager.Layout) (manager.P
 	if err != nil {
 		return py, err
 	}
-	if py.Warning != "" {
+	if py.Warning != "" && !app.Global.Quiet {
 		app.Warnf("%s", py.Warning)
 	}
 	app.Debugf("python = %s (Python %s, %s)", py.Path, py.Version, py.Source)
 	return py, nil
+}
+
+// syntaxVersion returns the X.Y of the manager's Python when py is the
+// sandbox's fallback for it, else "". Validation then checks the manager's
+// grammar, and the report does not claim to have used the manager's Python.
+func syntaxVersion(layout *manager.Layout, py manager.Python) string {
+	if layout == nil || layout.Sandbox == nil || py.Warning == "" {
+		return ""
+	}
+	return layout.DetectRelease().VenvPython
 }
 
 // readCandidate reads one validate argument: a file, stdin, or the name of

@@ -125,7 +125,7 @@ func ChecksumError(origin, want, got string) *apperr.Error {
 
 // NormalizeSHA256 checks a --sha256 value and returns it in lowercase.
 func NormalizeSHA256(s string) (string, error) {
-	v := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(s, "sha256:")))
+	v := strings.TrimPrefix(strings.ToLower(strings.TrimSpace(s)), "sha256:")
 	if !isSHA256(v) {
 		return "", apperr.Usage("invalid_sha256", "--sha256 %q is not a sha256 digest (64 hex digits)", s).
 			WithHint("compute it with: sha256sum my_auth.py")
@@ -152,7 +152,7 @@ func httpClient(caFile string) (*http.Client, error) {
 		Transport: transport,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if req.URL.Scheme != "https" {
-				return fmt.Errorf("redirect to %s rejected: only https:// is followed", req.URL.Redacted())
+				return &insecureRedirectError{to: req.URL}
 			}
 			if len(via) >= 5 {
 				return errors.New("stopped after 5 redirects")
@@ -162,7 +162,22 @@ func httpClient(caFile string) (*http.Client, error) {
 	}, nil
 }
 
+// insecureRedirectError is a redirect away from https://, which is never
+// followed.
+type insecureRedirectError struct{ to *url.URL }
+
+func (e *insecureRedirectError) Error() string {
+	return fmt.Sprintf("redirect to %s rejected: only https:// is followed", e.to.Redacted())
+}
+
 func downloadError(u *url.URL, err error, timeout time.Duration) error {
+	var redirect *insecureRedirectError
+	if errors.As(err, &redirect) {
+		// The same rejection as an http:// SOURCE, found one step later.
+		return apperr.Usage("insecure_url", "%s redirects to %s: only https:// URLs are accepted, not %s://",
+			u.Redacted(), redirect.to.Redacted(), redirect.to.Scheme).
+			WithHint("install from the https:// URL the module is served at without a redirect, or download it and install the file")
+	}
 	var certErr *tls.CertificateVerificationError
 	var unknownAuth x509.UnknownAuthorityError
 	var hostErr x509.HostnameError

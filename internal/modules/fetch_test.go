@@ -74,7 +74,7 @@ func TestFetchSourceRejects(t *testing.T) {
 		{"unknown CA", url + "/auth/remote_auth.py", "", "tls_verify_failed"},
 		{"not found", url + "/nope.py", ca, "download_failed"},
 		{"too large", url + "/big.py", ca, "download_failed"},
-		{"redirect to http", url + "/to-http.py", ca, "download_failed"},
+		{"redirect to http", url + "/to-http.py", ca, "insecure_url"},
 		{"user in URL", "https://user:secret@127.0.0.1/x.py", ca, "invalid_url"},
 	}
 	for _, c := range cases {
@@ -82,6 +82,9 @@ func TestFetchSourceRejects(t *testing.T) {
 			_, err := FetchSource(ctx, c.url, FetchOptions{SHA256: sha, CACertFile: c.ca, Timeout: 5 * time.Second})
 			if got := apperr.As(err).Code; got != c.code {
 				t.Errorf("code = %s (%v), want %s", got, err, c.code)
+			}
+			if c.name == "redirect to http" && apperr.As(err).Kind != apperr.KindUsage {
+				t.Errorf("a redirect to http:// is %v, want a usage error like an http:// URL", apperr.As(err).Kind)
 			}
 			if err != nil && strings.Contains(err.Error(), "secret") {
 				t.Errorf("error shows the URL's password: %v", err)
@@ -92,7 +95,7 @@ func TestFetchSourceRejects(t *testing.T) {
 
 func TestNormalizeSHA256(t *testing.T) {
 	sha := sha256Hex([]byte("x"))
-	for _, in := range []string{sha, strings.ToUpper(sha), "sha256:" + sha, " " + sha + " "} {
+	for _, in := range []string{sha, strings.ToUpper(sha), "sha256:" + sha, "SHA256:" + strings.ToUpper(sha), " " + sha + " "} {
 		if got, err := NormalizeSHA256(in); err != nil || got != sha {
 			t.Errorf("NormalizeSHA256(%q) = %q, %v", in, got, err)
 		}

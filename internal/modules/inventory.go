@@ -1,6 +1,8 @@
 package modules
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -112,9 +114,12 @@ func (tx *Tx) status(name string) ModuleStatus {
 	case rec == nil:
 		st.State = StateUnmanaged
 		st.SHA256 = cur.File.SHA256
-		st.Note = "placed in the loaded folder by hand; run 'cfyauth adopt " + name + "' to manage it"
-		if !cur.Regular {
+		st.Note = "placed in the loaded folder by hand; run '" + tx.s.command("adopt %s", name) + "' to manage it"
+		switch {
+		case !cur.Regular:
 			st.Note = "not a regular file; cfyauth never replaces it"
+		case ValidateName(name) != nil:
+			st.Note = "placed in the loaded folder by hand, under a name that is not a valid module name; " + tx.renameHint(name)
 		}
 		st.Validity = tx.validity(name, cur.File.SHA256, false)
 	default:
@@ -125,20 +130,27 @@ func (tx *Tx) status(name string) ModuleStatus {
 		switch {
 		case cur == nil && rec.Enabled:
 			st.State = StateMissing
-			st.Note = "enabled, but its file is missing from the loaded folder; run 'cfyauth enable " + name + "' to put it back"
+			st.Note = "enabled, but its file is missing from the loaded folder; run '" + tx.s.command("enable %s", name) + "' to put it back"
 		case cur == nil && !stored:
 			st.State = StateMissing
 			st.Note = "its stored copy is missing; install it again from its source"
 		case cur == nil:
 			st.State = StateDisabled
 			st.Path = ""
+		case !rec.Enabled:
+			// Checked first: 'enable --force' would restore the file but
+			// also enable a module that is meant to be disabled.
+			st.State = StateModified
+			if !cur.Regular || cur.File.SHA256 != rec.SHA256 {
+				st.FileSHA256 = cur.File.SHA256
+			}
+			st.Note = "disabled, but a file of that name is in the loaded folder; run '" + tx.s.command("adopt %s", name) +
+				"' to keep it, or '" + tx.s.command("disable %s --force", name) + "' to take it out"
 		case !cur.Regular || cur.File.SHA256 != rec.SHA256:
 			st.State = StateModified
 			st.FileSHA256 = cur.File.SHA256
-			st.Note = "the file in the loaded folder differs from what cfyauth installed; run 'cfyauth adopt " + name + "' to keep it, or 'cfyauth enable " + name + " --force' to restore the installed version"
-		case !rec.Enabled:
-			st.State = StateModified
-			st.Note = "disabled, but a file of that name is in the loaded folder; run 'cfyauth adopt " + name + "' to keep it, or 'cfyauth disable " + name + " --force' to take it out"
+			st.Note = "the file in the loaded folder differs from what cfyauth installed; run '" + tx.s.command("adopt %s", name) +
+				"' to keep it, or '" + tx.s.command("enable %s --force", name) + "' to restore the installed version"
 		default:
 			st.State = StateEnabled
 			if !stored {
@@ -375,6 +387,19 @@ func (tx *Tx) History(limit int) ([]EntrySummary, error) {
 	return out, nil
 }
 
+// renameHint tells how to bring a file whose name is not a valid module
+// name under management: rename it, then adopt it.
+func (tx *Tx) renameHint(name string) string {
+	path := filepath.Join(tx.s.LoadedDir, name+".py")
+	var ne *NameError
+	if errors.As(ValidateName(name), &ne) && ne.Suggestion != "" {
+		return fmt.Sprintf("rename it with 'mv %s %s', then run '%s'", ShellQuote(path),
+			ShellQuote(filepath.Join(tx.s.LoadedDir, ne.Suggestion+".py")), tx.s.command("adopt %s", ne.Suggestion))
+	}
+	return fmt.Sprintf("rename %s to a valid module name (lowercase letters, digits and underscores) plus .py, then run '%s'",
+		ShellQuote(path), tx.s.command("adopt NAME"))
+}
+
 // knownNames lists every name a command could mean: managed, loaded and
 // built-in modules.
 func (tx *Tx) knownNames() []string {
@@ -397,9 +422,9 @@ func (tx *Tx) unknownModule(name, command string) error {
 	e := apperr.Usage("unknown_module", "no module named %q", name)
 	if s := closestName(name, tx.knownNames()); s != "" {
 		e.Message += ", did you mean " + s + "?"
-		e.WithHint("run 'cfyauth %s %s'", command, s)
+		e.WithHint("run '%s'", tx.s.command("%s %s", command, s))
 	}
-	return e.WithHint("run 'cfyauth list' to see every module")
+	return e.WithHint("run '%s' to see every module", tx.s.command("list"))
 }
 
 // closestName returns the candidate nearest to name by edit distance, when

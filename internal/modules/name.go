@@ -6,6 +6,9 @@ package modules
 import (
 	"fmt"
 	"strings"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // MaxNameLength is the longest module name cfyauth accepts.
@@ -35,9 +38,10 @@ func (e *NameError) Error() string {
 
 // ValidateName checks the rules every module name follows: a Python module
 // identifier of lowercase ASCII letters, digits and underscores, not starting
-// with a digit, at most 64 characters, and not the name of a standard-library
-// or premium module. The manager's own interpreter checks its installed
-// packages separately.
+// with a digit, not starting and ending with two underscores (Python's own
+// names such as __init__ and __main__), at most 64 characters, and not the
+// name of a standard-library or premium module. The manager's own
+// interpreter checks its installed packages separately.
 func ValidateName(name string) error {
 	fail := func(reason string) error {
 		return &NameError{Name: name, Reason: reason, Suggestion: suggestName(name)}
@@ -67,6 +71,15 @@ func ValidateName(name string) error {
 			return fail(fmt.Sprintf("it contains %q; use only lowercase letters, digits and underscores", r))
 		}
 	}
+	if strings.HasPrefix(name, "__") && strings.HasSuffix(name, "__") {
+		reserved := &NameError{Name: name, Reason: "names that start and end with two underscores are Python's own (__init__, __main__, __pycache__)"}
+		if core := strings.Trim(name, "_"); core != "" {
+			if suggestion := core + "_auth"; ValidateName(suggestion) == nil {
+				reserved.Suggestion = suggestion
+			}
+		}
+		return reserved
+	}
 	if premiumNames[name] {
 		return &NameError{Name: name, Reason: "it is the name of a premium authentication module or a package the REST service imports", Suggestion: name + "_custom"}
 	}
@@ -86,16 +99,29 @@ func NameFromFile(path string) string {
 	return strings.TrimSuffix(base, ".py")
 }
 
-// suggestName turns a rejected name into a valid one where that is simple.
+// latinLetters spells the Latin letters that have no decomposition into a
+// base letter and accents.
+var latinLetters = map[rune]string{'ß': "ss", 'æ': "ae", 'ø': "o", 'œ': "oe", 'ł': "l", 'đ': "d", 'þ': "th", 'ð': "d"}
+
+// suggestName turns a rejected name into a valid one where that is simple:
+// lowercase, accents dropped ("héllo" becomes "hello"), and separators
+// turned into underscores.
 func suggestName(name string) string {
 	var b strings.Builder
 	base := NameFromFile(name)
-	for _, r := range strings.ToLower(base) {
+	for _, r := range norm.NFD.String(strings.ToLower(base)) {
 		switch {
 		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_':
 			b.WriteRune(r)
 		case r == '-' || r == ' ' || r == '.':
 			b.WriteRune('_')
+		case latinLetters[r] != "":
+			b.WriteString(latinLetters[r])
+		case unicode.Is(unicode.Mn, r):
+			// An accent of the letter before it.
+		case r > unicode.MaxASCII:
+			// A letter without an ASCII spelling: any name would be a guess.
+			return ""
 		}
 	}
 	s := strings.Trim(b.String(), "_")
@@ -108,7 +134,7 @@ func suggestName(name string) string {
 	if len(s) > MaxNameLength {
 		s = s[:MaxNameLength]
 	}
-	if s == name || premiumNames[s] || stdlibNames[s] {
+	if s == name || premiumNames[s] || stdlibNames[s] || (strings.HasPrefix(s, "__") && strings.HasSuffix(s, "__")) {
 		return ""
 	}
 	return s

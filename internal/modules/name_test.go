@@ -35,6 +35,10 @@ func TestValidateNameRejects(t *testing.T) {
 		{"ldap", "premium"},
 		{"okta", "premium"},
 		{"ldap_authentication", "premium"},
+		{"__init__", "two underscores"},
+		{"__main__", "two underscores"},
+		{"__pycache__", "two underscores"},
+		{"__", "two underscores"},
 	}
 	for _, c := range cases {
 		err := ValidateName(c.name)
@@ -49,8 +53,23 @@ func TestValidateNameRejects(t *testing.T) {
 	}
 }
 
+func TestSuggestedNames(t *testing.T) {
+	for name, want := range map[string]string{
+		"héllo": "hello", "Straße-Auth": "strasse_auth", "__init__": "init_auth", "__main__": "main_auth",
+		"__pycache__": "pycache_auth", "My-Auth": "my_auth", "日本": "",
+	} {
+		var ne *NameError
+		if !errors.As(ValidateName(name), &ne) {
+			t.Fatalf("ValidateName(%q) accepted", name)
+		}
+		if ne.Suggestion != want {
+			t.Errorf("suggestion for %q = %q, want %q", name, ne.Suggestion, want)
+		}
+	}
+}
+
 func TestSuggestedNamesAreValid(t *testing.T) {
-	for _, name := range []string{"My-Auth", "1abc", "x.py", "json", "okta", "Ldap Bridge"} {
+	for _, name := range []string{"My-Auth", "1abc", "x.py", "json", "okta", "Ldap Bridge", "__init__", "___x___", "héllo"} {
 		var ne *NameError
 		if !errors.As(ValidateName(name), &ne) {
 			t.Fatalf("ValidateName(%q) accepted", name)
@@ -65,11 +84,12 @@ func TestSuggestedNamesAreValid(t *testing.T) {
 }
 
 // FuzzValidateName checks the rules' invariants: an accepted name is a
-// lowercase ASCII identifier of at most 64 characters, and any suggestion
-// offered for a rejected name is accepted.
+// lowercase ASCII identifier of at most 64 characters that does not both
+// start and end with two underscores, and any suggestion offered for a
+// rejected name is accepted.
 func FuzzValidateName(f *testing.F) {
 	for _, seed := range []string{"meme_auth", "", "../x", "x.py.py", "Upper", "1abc", "café", "json", "ldap",
-		strings.Repeat("a", 65), "a\x00b", "_", "__init__", "ok_2"} {
+		strings.Repeat("a", 65), "a\x00b", "_", "__init__", "__main__", "__", "héllo", "ok_2"} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
@@ -77,6 +97,9 @@ func FuzzValidateName(f *testing.F) {
 		if err == nil {
 			if name == "" || len(name) > MaxNameLength || unicode.IsDigit(rune(name[0])) {
 				t.Fatalf("accepted %q", name)
+			}
+			if strings.HasPrefix(name, "__") && strings.HasSuffix(name, "__") {
+				t.Fatalf("accepted %q, a name Python reserves", name)
 			}
 			for _, r := range name {
 				if !(r == '_' || (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9')) {

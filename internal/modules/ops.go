@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -125,7 +124,7 @@ func (tx *Tx) Install(src Source, opts InstallOptions) (*Change, error) {
 	}
 	rec := tx.state.Modules[name]
 	cur := tx.loaded[name]
-	if err := tx.checkReplaceable(name, rec, cur, opts.Force, "install"); err != nil {
+	if err := tx.checkReplaceable(name, rec, cur, opts.Force, installRetry(src)); err != nil {
 		return nil, err
 	}
 	results, err := tx.validate([]Candidate{{Source: src}}, opts.ChangeOptions)
@@ -148,8 +147,12 @@ func (tx *Tx) Install(src Source, opts InstallOptions) (*Change, error) {
 			receipt.SkippedValidation = false
 		}
 		action = ActionUnchanged
-		if receipt.Enabled && !rec.Enabled {
+		switch {
+		case receipt.Enabled && !rec.Enabled:
 			action = ActionEnabled
+		case receipt.Enabled && cur != nil && cur.File.SHA256 != src.SHA256:
+			// --force over a file changed by hand puts the installed bytes back.
+			action = ActionRestored
 		}
 	default:
 		receipt = Receipt{Name: name, SHA256: src.SHA256, Source: src.Origin, InstalledAt: now,
@@ -169,13 +172,24 @@ func (tx *Tx) Install(src Source, opts InstallOptions) (*Change, error) {
 		delete(after.Loaded, name)
 	}
 	if !opts.DryRun {
-		if err := tx.s.putBlob(name, src.Data); err != nil {
+		if err := tx.putBlob(name, src.Data); err != nil {
 			return nil, err
 		}
 	}
 	mod := ModuleChange{Name: name, Action: action, SHA256: src.SHA256}
-	if cur != nil && (rec == nil || cur.File.SHA256 != rec.SHA256) {
-		mod.Detail = fmt.Sprintf("replaced the file %s (%s) that cfyauth did not place; 'cfyauth rollback' restores it", cur.Path, shortSHA(cur.File.SHA256))
+	var replaced string
+	switch {
+	case cur != nil && rec == nil:
+		replaced = "that cfyauth did not place"
+	case cur != nil && cur.File.SHA256 != rec.SHA256 && cur.File.SHA256 != src.SHA256:
+		replaced = "that was changed by hand"
+	}
+	switch {
+	case replaced != "" && opts.DryRun:
+		mod.Detail = fmt.Sprintf("would replace the file %s (%s) %s; its bytes would be kept in the store for '%s'",
+			cur.Path, shortSHA(cur.File.SHA256), replaced, tx.s.command("rollback"))
+	case replaced != "":
+		mod.Detail = fmt.Sprintf("replaced the file %s (%s) %s; '%s' restores it", cur.Path, shortSHA(cur.File.SHA256), replaced, tx.s.command("rollback"))
 	}
 	return tx.finishChange("install", []string{name}, after, []ModuleChange{mod}, results, 0, opts.ChangeOptions)
 }
@@ -199,7 +213,7 @@ func (tx *Tx) Enable(names []string, opts ChangeOptions) (*Change, error) {
 			mods = append(mods, ModuleChange{Name: name, Action: ActionUnchanged, SHA256: rec.SHA256})
 			continue
 		}
-		if err := tx.checkReplaceable(name, rec, cur, opts.Force, "enable"); err != nil {
+		if err := tx.checkReplaceable(name, rec, cur, opts.Force, "enable "+name+" --force"); err != nil {
 			return nil, err
 		}
 		data, err := tx.s.readBlob(name, rec.SHA256)
@@ -244,7 +258,7 @@ func (tx *Tx) Disable(names []string, opts ChangeOptions) (*Change, error) {
 			mods = append(mods, ModuleChange{Name: name, Action: ActionUnchanged, SHA256: rec.SHA256})
 			continue
 		}
-		if err := tx.checkDeletable(name, rec, cur, opts.Force, "disable"); err != nil {
+		if err := tx.checkDeletable(name, rec, cur, opts.Force, "disable "+name+" --force"); err != nil {
 			return nil, err
 		}
 		r := rec.clone()
@@ -258,7 +272,8 @@ func (tx *Tx) Disable(names []string, opts ChangeOptions) (*Change, error) {
 }
 
 // Remove uninstalls managed modules: out of the loaded folder and out of the
-// receipts. The stored bytes stay, so rollback can bring them back.
+// receipts. The stored bytes stay, so rollback can bring them back. A module
+// removed earlier (no receipt, no file, but stored versions) is unchanged.
 func (tx *Tx) Remove(names []string, opts ChangeOptions) (*Change, error) {
 	names = dedupe(names)
 	after := tx.Snapshot()
@@ -266,16 +281,22 @@ func (tx *Tx) Remove(names []string, opts ChangeOptions) (*Change, error) {
 	for _, name := range names {
 		rec := tx.state.Modules[name]
 		cur := tx.loaded[name]
+		if rec == nil && cur == nil && isSafeFileStem(name) && len(tx.storedVersions(name)) > 0 {
+			// Removed earlier: the store still has its versions. Removing
+			// again changes nothing, so scripts can run remove twice.
+			mods = append(mods, ModuleChange{Name: name, Action: ActionUnchanged, Detail: "already removed; its stored versions stay for rollback"})
+			continue
+		}
 		if rec == nil && cur != nil {
 			return nil, apperr.Failed("unmanaged_file", "%s was not installed by cfyauth, so remove does not delete it", cur.Path).
-				WithHint("take it under management first: cfyauth adopt %s && cfyauth remove %s", name, name).
+				WithHint("take it under management first: %s && %s", tx.s.command("adopt %s", name), tx.s.command("remove %s", name)).
 				WithHint("or delete the file yourself")
 		}
 		rec, err := tx.managed(name, "remove")
 		if err != nil {
 			return nil, err
 		}
-		if err := tx.checkDeletable(name, rec, cur, opts.Force, "remove"); err != nil {
+		if err := tx.checkDeletable(name, rec, cur, opts.Force, "remove "+name+" --force"); err != nil {
 			return nil, err
 		}
 		delete(after.Receipts, name)
@@ -310,7 +331,7 @@ func (tx *Tx) Adopt(names []string, all bool, opts ChangeOptions) (*Change, erro
 		if cur == nil {
 			if rec != nil {
 				return nil, apperr.Failed("nothing_to_adopt", "%s has no file in the loaded folder to adopt (state %s)", name, tx.status(name).State).
-					WithHint("adopt takes files that are in %s; to put a managed module there run 'cfyauth enable %s'", tx.s.LoadedDir, name)
+					WithHint("adopt takes files that are in %s; to put a managed module there run '%s'", tx.s.LoadedDir, tx.s.command("enable %s", name))
 			}
 			return nil, tx.unknownModule(name, "adopt")
 		}
@@ -319,8 +340,8 @@ func (tx *Tx) Adopt(names []string, all bool, opts ChangeOptions) (*Change, erro
 				WithHint("replace it with the module's .py source file, or move it out of %s", tx.s.LoadedDir)
 		}
 		if err := ValidateName(name); err != nil {
-			e := nameError(err)
-			return nil, e.WithHint("rename the file in %s to a valid module name and run adopt again", tx.s.LoadedDir)
+			// adopt takes the name from the file, so the fix is a rename.
+			return nil, apperr.Usage("invalid_name", "%s", err.Error()).WithHint("%s", tx.renameHint(name))
 		}
 		if rec != nil && rec.Enabled && rec.SHA256 == cur.File.SHA256 {
 			after.Loaded[name] = tx.standardFile(rec.SHA256)
@@ -355,7 +376,7 @@ func (tx *Tx) Adopt(names []string, all bool, opts ChangeOptions) (*Change, erro
 	}
 	if !opts.DryRun {
 		for _, c := range cands {
-			if err := tx.s.putBlob(c.Source.Name, c.Source.Data); err != nil {
+			if err := tx.putBlob(c.Source.Name, c.Source.Data); err != nil {
 				return nil, err
 			}
 		}
@@ -363,9 +384,12 @@ func (tx *Tx) Adopt(names []string, all bool, opts ChangeOptions) (*Change, erro
 	return tx.finishChange("adopt", names, after, mods, results, 0, opts)
 }
 
+// NewestEntry makes Rollback undo the newest journal entry.
+const NewestEntry = -1
+
 // Rollback restores the module set that was in place before journal entry
-// to, or before the newest entry when to is 0. A rollback is journaled too,
-// so a second rollback undoes the first.
+// to, or before the newest entry when to is NewestEntry. A rollback is
+// journaled too, so a second rollback undoes the first.
 func (tx *Tx) Rollback(to int, opts ChangeOptions) (*Change, error) {
 	j := tx.s.journal()
 	ids, err := j.ids()
@@ -377,14 +401,14 @@ func (tx *Tx) Rollback(to int, opts ChangeOptions) (*Change, error) {
 			WithHint("rollback restores what cfyauth install, enable, disable, remove and adopt changed")
 	}
 	id := ids[len(ids)-1]
-	if to != 0 {
+	if to != NewestEntry {
 		found := false
 		for _, x := range ids {
 			found = found || x == to
 		}
 		if !found {
 			return nil, apperr.Usage("unknown_entry", "journal entry %d not found (the journal contains entries %d to %d)", to, ids[0], ids[len(ids)-1]).
-				WithHint("run 'cfyauth rollback --list' to see the entries")
+				WithHint("run '%s' to see the entries", tx.s.command("rollback --list"))
 		}
 		id = to
 	}
@@ -392,18 +416,68 @@ func (tx *Tx) Rollback(to int, opts ChangeOptions) (*Change, error) {
 	if err != nil {
 		return nil, journalError(j.dir, err)
 	}
-	return tx.restore("rollback", entry.Before, entry.ID, opts)
+	written, err := tx.writtenSince(id)
+	if err != nil {
+		return nil, err
+	}
+	return tx.restore("rollback", entry.Before, entry.ID, written, opts)
 }
 
 // Restore makes the module set equal to snap: receipts, and the loaded
 // folder byte for byte with each file's mode and owner. Files placed by hand
 // since the snapshot are left alone. A file that snap would overwrite and
-// that differs from its receipt is a conflict, unless Force is set.
+// that differs from its receipt is a conflict, unless Force is set. Files
+// that the newest journal entry wrote are cfyauth's, even when no receipt
+// matches them.
 func (tx *Tx) Restore(snap Snapshot, opts ChangeOptions) (*Change, error) {
-	return tx.restore("restore", snap, 0, opts)
+	var written map[string]string
+	ids, err := tx.s.journal().ids()
+	if err != nil {
+		return nil, journalError(tx.s.journal().dir, err)
+	}
+	if len(ids) > 0 {
+		if written, err = tx.writtenSince(ids[len(ids)-1]); err != nil {
+			return nil, err
+		}
+	}
+	return tx.restore("restore", snap, 0, written, opts)
 }
 
-func (tx *Tx) restore(op string, target Snapshot, restoredFrom int, opts ChangeOptions) (*Change, error) {
+// writtenSince returns, for each module file that journal entries from ID
+// on changed, the sha256 of the file the last of them left in the loaded
+// folder ("" when it deleted the file). A file still holding those bytes
+// was placed by cfyauth, even without a receipt that matches: a rollback
+// that brought back a file placed by hand, for example. A second rollback
+// may therefore replace or delete it.
+func (tx *Tx) writtenSince(from int) (map[string]string, error) {
+	j := tx.s.journal()
+	ids, err := j.ids()
+	if err != nil {
+		return nil, journalError(j.dir, err)
+	}
+	written := map[string]string{}
+	for _, id := range ids {
+		if id < from {
+			continue
+		}
+		e, err := j.read(id)
+		if err != nil {
+			return nil, journalError(j.dir, err)
+		}
+		for _, c := range diffLoaded(e.Before.Loaded, e.After.Loaded) {
+			written[c.Name] = ""
+			if c.To != nil {
+				written[c.Name] = c.To.SHA256
+			}
+		}
+	}
+	return written, nil
+}
+
+// restore makes the module set equal to target. written maps the files
+// that the journal entries being undone wrote to their sha256 (see
+// writtenSince).
+func (tx *Tx) restore(op string, target Snapshot, restoredFrom int, written map[string]string, opts ChangeOptions) (*Change, error) {
 	current := tx.Snapshot()
 	target = target.clone()
 	after := Snapshot{Receipts: target.Receipts, Loaded: map[string]LoadedFile{}}
@@ -427,7 +501,8 @@ func (tx *Tx) restore(op string, target Snapshot, restoredFrom int, opts ChangeO
 		cur, inCur := current.Loaded[name]
 		tgt, inTgt := target.Loaded[name]
 		rec, hasRec := current.Receipts[name]
-		placedByCfyauth := inCur && hasRec && rec.Enabled && rec.SHA256 == cur.SHA256
+		sha, wasWritten := written[name]
+		placedByCfyauth := inCur && ((hasRec && rec.Enabled && rec.SHA256 == cur.SHA256) || (wasWritten && sha == cur.SHA256))
 		if e := tx.loaded[name]; e != nil && (!e.Regular || e.TooLarge) {
 			if inTgt {
 				conflicts = append(conflicts, e.Path+" (not a regular file of at most 1 MiB)")
@@ -443,7 +518,7 @@ func (tx *Tx) restore(op string, target Snapshot, restoredFrom int, opts ChangeO
 			if !tx.s.hasBlob(name, tgt.SHA256) {
 				return nil, apperr.Failed("store_missing", "the stored copy of %s (%s) that %s needs is missing: %s",
 					name, shortSHA(tgt.SHA256), op, tx.s.BlobPath(name, tgt.SHA256)).
-					WithHint("install that version again, or roll back to another entry (cfyauth rollback --list)")
+					WithHint("install that version again, or roll back to another entry (%s)", tx.s.command("rollback --list"))
 			}
 			after.Loaded[name] = tgt
 		case inTgt:
@@ -452,7 +527,7 @@ func (tx *Tx) restore(op string, target Snapshot, restoredFrom int, opts ChangeO
 	}
 	if len(conflicts) > 0 {
 		return nil, apperr.Failed("restore_conflict", "%s would overwrite files changed by hand: %s", op, strings.Join(conflicts, ", ")).
-			WithHint("take them under management with 'cfyauth adopt NAME', or overwrite them with --force (their bytes are kept in the store)")
+			WithHint("take them under management with '%s', or overwrite them with --force (their bytes are kept in the store)", tx.s.command("adopt NAME"))
 	}
 
 	var mods []ModuleChange
@@ -569,7 +644,7 @@ func (tx *Tx) managed(name, command string) (*Receipt, error) {
 	}
 	if cur := tx.loaded[name]; cur != nil {
 		return nil, apperr.Failed("unmanaged_file", "%s was placed in the loaded folder by hand and is not managed by cfyauth", cur.Path).
-			WithHint("take it under management with 'cfyauth adopt %s', then run 'cfyauth %s %s'", name, command, name)
+			WithHint("take it under management with '%s', then run '%s'", tx.s.command("adopt %s", name), tx.s.command("%s %s", command, name))
 	}
 	for _, b := range tx.builtins() {
 		if b.Name == name {
@@ -580,9 +655,24 @@ func (tx *Tx) managed(name, command string) (*Receipt, error) {
 	return nil, tx.unknownModule(name, command)
 }
 
+// installRetry returns the install command, without "cfyauth", that
+// installs src again with --force: its source when that is a file path or
+// URL, else a SOURCE placeholder.
+func installRetry(src Source) string {
+	source := "SOURCE"
+	if src.Origin != "" && src.Origin != "-" && src.Origin != "stdin" {
+		source = ShellQuote(src.Origin)
+	}
+	if IsURL(src.Origin) {
+		source += " --sha256 " + src.SHA256
+	}
+	return fmt.Sprintf("install %s --name %s --force", source, src.Name)
+}
+
 // checkReplaceable rejects writing name into the loaded folder when the
-// file there is not cfyauth's: not regular, unmanaged, or modified.
-func (tx *Tx) checkReplaceable(name string, rec *Receipt, cur *loadedEntry, force bool, command string) error {
+// file there is not cfyauth's: not regular, unmanaged, or modified. retry
+// is the command, without "cfyauth", that does the change with --force.
+func (tx *Tx) checkReplaceable(name string, rec *Receipt, cur *loadedEntry, force bool, retry string) error {
 	if cur == nil {
 		return nil
 	}
@@ -598,15 +688,15 @@ func (tx *Tx) checkReplaceable(name string, rec *Receipt, cur *loadedEntry, forc
 	}
 	if rec == nil {
 		return apperr.Failed("unmanaged_file", "%s is already in the loaded folder and was not installed by cfyauth", cur.Path).
-			WithHint("take it under management with 'cfyauth adopt %s'", name).
-			WithHint("or replace it with 'cfyauth %s … --force'; its bytes stay in the store so 'cfyauth rollback' brings them back", command)
+			WithHint("take it under management with '%s'", tx.s.command("adopt %s", name)).
+			WithHint("or replace it with '%s'; its bytes stay in the store so '%s' brings them back", tx.s.command("%s", retry), tx.s.command("rollback"))
 	}
-	return tx.modifiedError(name, rec, cur, command)
+	return tx.modifiedError(name, rec, cur, retry)
 }
 
 // checkDeletable rejects deleting a loaded file that differs from its
 // receipt, unless force is set.
-func (tx *Tx) checkDeletable(name string, rec *Receipt, cur *loadedEntry, force bool, command string) error {
+func (tx *Tx) checkDeletable(name string, rec *Receipt, cur *loadedEntry, force bool, retry string) error {
 	if cur == nil {
 		return nil
 	}
@@ -617,17 +707,17 @@ func (tx *Tx) checkDeletable(name string, rec *Receipt, cur *loadedEntry, force 
 	if (rec.Enabled && cur.File.SHA256 == rec.SHA256) || force {
 		return nil
 	}
-	return tx.modifiedError(name, rec, cur, command)
+	return tx.modifiedError(name, rec, cur, retry)
 }
 
-func (tx *Tx) modifiedError(name string, rec *Receipt, cur *loadedEntry, command string) error {
+func (tx *Tx) modifiedError(name string, rec *Receipt, cur *loadedEntry, retry string) error {
 	what := fmt.Sprintf("differs from the version cfyauth installed: want sha256 %s, got %s", rec.SHA256, cur.File.SHA256)
 	if !rec.Enabled {
 		what = "is in the loaded folder although the module is disabled"
 	}
 	return apperr.Failed("modified_file", "%s %s", cur.Path, what).
-		WithHint("keep the file as it is with 'cfyauth adopt %s'", name).
-		WithHint("or run 'cfyauth %s %s --force'; the file's bytes stay in the store so 'cfyauth rollback' brings them back", command, name)
+		WithHint("keep the file as it is with '%s'", tx.s.command("adopt %s", name)).
+		WithHint("or run '%s'; the file's bytes stay in the store so '%s' brings them back", tx.s.command("%s", retry), tx.s.command("rollback"))
 }
 
 // validate runs the validator on candidates whose result is not cached for
@@ -647,7 +737,7 @@ func (tx *Tx) validate(cands []Candidate, opts ChangeOptions) ([]Validation, err
 	results := make([]Validation, len(cands))
 	var todo []int
 	for i, c := range cands {
-		if v := tx.state.cachedValidation(c.Source.Name, c.Source.SHA256, interp.Version); v != nil {
+		if v := tx.state.cachedValidation(c.Source.Name, c.Source.SHA256, interp.cacheKey()); v != nil {
 			results[i] = Validation{Name: c.Source.Name, Origin: c.Source.Origin, SHA256: c.Source.SHA256, Status: v.Status, Checks: v.Checks}
 			continue
 		}
@@ -671,7 +761,7 @@ func (tx *Tx) validate(cands []Candidate, opts ChangeOptions) ([]Validation, err
 		if opts.Strict {
 			e.WithHint("warnings count as failures because --strict is set")
 		}
-		return results, e.WithHint("fix the module (see the checks above), or go ahead anyway with --skip-validation; receipts record that")
+		return results, e.WithHint("fix what the failing checks name, or go ahead anyway with --skip-validation; receipts record that")
 	}
 	return results, nil
 }
@@ -695,7 +785,7 @@ func (tx *Tx) validateUncached(cands []Candidate, todo []int, results []Validati
 	for k, i := range todo {
 		results[i] = out[k]
 		tx.state.putValidation(CachedValidation{
-			Name: cands[i].Source.Name, SHA256: cands[i].Source.SHA256, Python: interp.Version, PythonPath: interp.Path,
+			Name: cands[i].Source.Name, SHA256: cands[i].Source.SHA256, Python: interp.cacheKey(), PythonPath: interp.Path,
 			ValidatorVersion: ValidatorVersion, Status: out[k].Status, Checks: out[k].Checks, CheckedAt: now,
 		})
 		tx.cacheDirty = true
@@ -742,26 +832,4 @@ func shortSHA(sha string) string {
 		return sha[:12]
 	}
 	return sha
-}
-
-// InstalledPath returns the file of a module by name for validate and test:
-// the file in the loaded folder, or else the stored copy of its receipt. It
-// reads state.json without the lock, which is safe because the file is only
-// ever replaced whole.
-func InstalledPath(s *Store, name string) (string, error) {
-	loaded := filepath.Join(s.LoadedDir, name+".py")
-	if st, err := os.Stat(loaded); err == nil && st.Mode().IsRegular() {
-		return loaded, nil
-	}
-	data, err := os.ReadFile(s.statePath())
-	if err == nil {
-		doc, perr := parseState(s.statePath(), data)
-		if perr == nil {
-			if rec := doc.Modules[name]; rec != nil {
-				return s.BlobPath(name, rec.SHA256), nil
-			}
-		}
-	}
-	return "", &SourceError{Origin: name, Reason: fmt.Sprintf("no installed module of that name (looked in %s and the store %s)", s.LoadedDir, s.StateDir),
-		Hint: "run 'cfyauth list' to see the installed modules, or pass a file path"}
 }

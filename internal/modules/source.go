@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"syscall"
 	"unicode/utf8"
 )
@@ -33,7 +34,16 @@ type SourceError struct {
 	Hint   string
 }
 
-func (e *SourceError) Error() string { return fmt.Sprintf("%s: %s", e.Origin, e.Reason) }
+// Error joins origin and reason as a sentence when the reason is a
+// predicate ("x.py is empty"), else with a colon ("x.py: no such file").
+func (e *SourceError) Error() string {
+	for _, verb := range []string{"is ", "contains ", "has "} {
+		if strings.HasPrefix(e.Reason, verb) {
+			return e.Origin + " " + e.Reason
+		}
+	}
+	return e.Origin + ": " + e.Reason
+}
 
 // ReadSourceFile reads a module file, following symlinks, and checks it.
 func ReadSourceFile(path string) (Source, error) {

@@ -200,6 +200,7 @@ func (s *Store) run(ctx context.Context, mode LockMode, fn func(*Tx) error) erro
 		}
 	}
 	if err := fn(tx); err != nil {
+		tx.discardNewBlobs()
 		return err
 	}
 	if tx.cacheDirty && mode == LockExclusive {
@@ -272,7 +273,7 @@ func fsError(action, path string, err error) error {
 	}
 	var se *StateError
 	if errors.As(err, &se) {
-		return stateError(se)
+		return stateError(se, "")
 	}
 	var ae *apperr.Error
 	if errors.As(err, &ae) {
@@ -282,10 +283,16 @@ func fsError(action, path string, err error) error {
 		WithHint("check the file system (free space, read-only mounts) and run the command again")
 }
 
-func stateError(se *StateError) error {
+// stateError is the error for a state file that cannot be used. adoptAll
+// is the adopt --all command that the hint names, or "" for the one
+// without --root.
+func stateError(se *StateError, adoptAll string) error {
+	if adoptAll == "" {
+		adoptAll = CommandLine("/", "adopt --all")
+	}
 	return apperr.Environment("state_corrupt", "cannot use %s: %s", se.Path, se.Reason).Wrap(se).
 		WithHint("cfyauth never resets its state on its own; restore the file from a backup, or move it aside (mv %s %s.broken)", se.Path, se.Path).
-		WithHint("without state.json the next cfyauth run rebuilds the receipts from the journal, and 'cfyauth adopt --all' takes files left in the loaded folder under management")
+		WithHint("without state.json the next cfyauth run rebuilds the receipts from the journal, and '%s' takes files left in the loaded folder under management", adoptAll)
 }
 
 func journalError(dir string, err error) error {

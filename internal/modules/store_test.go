@@ -317,7 +317,7 @@ func TestUnmanagedAndModifiedFilesNeedForce(t *testing.T) {
 
 	// Rolling back the adopt and then the forced install brings back the
 	// file placed by hand, byte for byte.
-	update(t, s, func(tx *Tx) (*Change, error) { return tx.Rollback(0, skip) })
+	update(t, s, func(tx *Tx) (*Change, error) { return tx.Rollback(NewestEntry, skip) })
 	if data, _ := os.ReadFile(hand); string(data) != "# edited\n" {
 		t.Errorf("after rolling back adopt: %q", data)
 	}
@@ -342,20 +342,78 @@ func TestRollbackTwiceUndoesRollback(t *testing.T) {
 	if data, _ := os.ReadFile(path); !strings.HasSuffix(string(data), "# v2\n") {
 		t.Fatalf("update of an enabled module did not replace its file")
 	}
-	update(t, s, func(tx *Tx) (*Change, error) { return tx.Rollback(0, skip) })
+	update(t, s, func(tx *Tx) (*Change, error) { return tx.Rollback(NewestEntry, skip) })
 	if data, _ := os.ReadFile(path); string(data) != goodModule {
 		t.Errorf("after rollback: %q, want version 1", data)
 	}
-	ch := update(t, s, func(tx *Tx) (*Change, error) { return tx.Rollback(0, skip) })
+	ch := update(t, s, func(tx *Tx) (*Change, error) { return tx.Rollback(NewestEntry, skip) })
 	if data, _ := os.ReadFile(path); !strings.HasSuffix(string(data), "# v2\n") {
 		t.Errorf("second rollback did not undo the first: %q", data)
 	}
 	if ch.RestoredFrom != 3 {
 		t.Errorf("second rollback restored from entry %d, want 3", ch.RestoredFrom)
 	}
-	e := updateErr(t, s, func(tx *Tx) (*Change, error) { return tx.Rollback(99, skip) })
-	if e.Code != "unknown_entry" || e.Kind != apperr.KindUsage {
-		t.Errorf("rollback --to 99: %s %v, want unknown_entry usage", e.Code, e.Kind)
+	for _, to := range []int{99, 0} {
+		e := updateErr(t, s, func(tx *Tx) (*Change, error) { return tx.Rollback(to, skip) })
+		if e.Code != "unknown_entry" || e.Kind != apperr.KindUsage {
+			t.Errorf("rollback --to %d: %s %v, want unknown_entry usage", to, e.Code, e.Kind)
+		}
+	}
+}
+
+// A rollback that brought back a file placed by hand is undone by the next
+// rollback like any other change: the set from before the first rollback
+// comes back exactly, and a third rollback brings the hand file back again.
+func TestRollbackOfRestoredHandFile(t *testing.T) {
+	s := newTestStore(t, "7.0")
+	hand := filepath.Join(s.LoadedDir, "x_auth.py")
+	if err := os.WriteFile(hand, []byte("# placed by hand\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	force := skip
+	force.Force = true
+	update(t, s, func(tx *Tx) (*Change, error) {
+		return tx.Install(src("x_auth", goodModule), InstallOptions{ChangeOptions: force})
+	})
+	snapshot := func() Snapshot {
+		var snap Snapshot
+		if err := s.View(context.Background(), func(tx *Tx) error { snap = tx.Snapshot(); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	installed := snapshot()
+
+	update(t, s, func(tx *Tx) (*Change, error) { return tx.Rollback(NewestEntry, skip) })
+	if got := list(t, s)["x_auth"].State; got != StateUnmanaged {
+		t.Fatalf("after the first rollback x_auth is %s, want unmanaged", got)
+	}
+	restored := snapshot()
+
+	second := update(t, s, func(tx *Tx) (*Change, error) { return tx.Rollback(NewestEntry, skip) })
+	if got := list(t, s)["x_auth"].State; got != StateDisabled {
+		t.Errorf("after the second rollback x_auth is %s, want disabled", got)
+	}
+	if _, err := os.Stat(hand); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the second rollback left %s in the loaded folder (err %v)", hand, err)
+	}
+	after := snapshot()
+	if !sameReceipts(after.Receipts, installed.Receipts) {
+		t.Errorf("receipts after the second rollback:\n got %+v\nwant %+v", after.Receipts, installed.Receipts)
+	}
+	if len(after.Loaded) != len(installed.Loaded) {
+		t.Errorf("loaded files after the second rollback: got %+v, want %+v", after.Loaded, installed.Loaded)
+	}
+	if second.Before.Loaded["x_auth"] != restored.Loaded["x_auth"] || len(second.After.Loaded) != 0 {
+		t.Errorf("journal of the second rollback: before %+v, after %+v", second.Before.Loaded, second.After.Loaded)
+	}
+
+	update(t, s, func(tx *Tx) (*Change, error) { return tx.Rollback(NewestEntry, skip) })
+	if data, _ := os.ReadFile(hand); string(data) != "# placed by hand\n" {
+		t.Errorf("the third rollback did not bring back the hand file: %q", data)
+	}
+	if got := list(t, s)["x_auth"].State; got != StateUnmanaged {
+		t.Errorf("after the third rollback x_auth is %s, want unmanaged", got)
 	}
 }
 

@@ -30,6 +30,9 @@ type Tx struct {
 	warnings []string
 	// cacheDirty is set when validation results were added to the state.
 	cacheDirty bool
+	// newBlobs are the stored versions this session created; a session
+	// that fails deletes them, so a failed change leaves the store as it was.
+	newBlobs []string
 }
 
 // loadedEntry is one *.py entry of the loaded folder.
@@ -72,7 +75,7 @@ func (tx *Tx) load() error {
 		if err != nil {
 			var se *StateError
 			errors.As(err, &se)
-			return stateError(se)
+			return stateError(se, s.command("adopt --all"))
 		}
 		tx.state = doc
 	}
@@ -214,14 +217,14 @@ func (s *Store) readBlob(name, sha string) ([]byte, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, apperr.Failed("store_missing", "the stored copy of %s (%s) is missing: %s", name, shortSHA(sha), path).
-			WithHint("install the module again from its source with 'cfyauth install SOURCE --name %s'", name)
+			WithHint("install the module again from its source with '%s'", s.command("install SOURCE --name %s", name))
 	}
 	if err != nil {
 		return nil, fsError("read", path, err)
 	}
 	if got := sha256Hex(data); got != sha {
 		return nil, apperr.Failed("store_corrupt", "the stored copy %s does not match its sha256: want %s, got %s", path, sha, got).
-			WithHint("install the module again from its source with 'cfyauth install SOURCE --name %s'", name)
+			WithHint("install the module again from its source with '%s'", s.command("install SOURCE --name %s", name))
 	}
 	return data, nil
 }
@@ -230,6 +233,43 @@ func (s *Store) readBlob(name, sha string) ([]byte, error) {
 func (s *Store) hasBlob(name, sha string) bool {
 	st, err := os.Stat(s.BlobPath(name, sha))
 	return err == nil && st.Mode().IsRegular()
+}
+
+// putBlob stores a version for the session's change and remembers that the
+// session created it.
+func (tx *Tx) putBlob(name string, data []byte) error {
+	sha := sha256Hex(data)
+	if tx.s.hasBlob(name, sha) {
+		return nil
+	}
+	if err := tx.s.putBlob(name, data); err != nil {
+		return err
+	}
+	tx.newBlobs = append(tx.newBlobs, tx.s.BlobPath(name, sha))
+	return nil
+}
+
+// discardNewBlobs deletes the stored versions that a failed session
+// created, and their module folders when they are left empty. A pending
+// journal entry may need them to complete its change, so they stay then.
+func (tx *Tx) discardNewBlobs() {
+	if len(tx.newBlobs) == 0 {
+		return
+	}
+	if pending, err := tx.s.pendingEntry(); err != nil || pending != nil {
+		return
+	}
+	for _, path := range tx.newBlobs {
+		dir := filepath.Dir(path)
+		if removeFileDurable(dir, filepath.Base(path)) != nil {
+			continue
+		}
+		// Each Remove fails, as it should, when the folder holds anything else.
+		if os.Remove(dir) == nil && os.Remove(filepath.Dir(dir)) == nil {
+			_ = syncDir(filepath.Dir(filepath.Dir(dir)))
+		}
+	}
+	tx.newBlobs = nil
 }
 
 // putBlob stores a version once; stored versions never change.
@@ -267,7 +307,7 @@ func (tx *Tx) storeLoadedFiles(snap Snapshot) error {
 			return apperr.Failed("file_changed", "%s changed while cfyauth was reading it", path).
 				WithHint("make sure nothing else writes to %s, and run the command again", tx.s.LoadedDir)
 		}
-		if err := tx.s.putBlob(name, data); err != nil {
+		if err := tx.putBlob(name, data); err != nil {
 			return err
 		}
 	}
@@ -415,7 +455,10 @@ func (tx *Tx) finish(entry *JournalEntry, changes []fileChange, recovering bool)
 			}
 		}
 		if err := tx.applyChange(c); err != nil {
-			return err
+			if recovering {
+				return err
+			}
+			return tx.abandon(entry, changes, err)
 		}
 		tx.state.LoadedChanges[c.Name] = now
 	}
@@ -449,6 +492,42 @@ func (tx *Tx) finish(entry *JournalEntry, changes []fileChange, recovering bool)
 		return fsError("prune the journal in", j.dir, err)
 	}
 	return tx.scanLoaded()
+}
+
+// abandon undoes the file changes of a change that failed part way, before
+// its receipts were saved, and deletes its journal entry, so that nothing
+// changed. When the undo fails too, the entry stays pending and the next
+// run completes the change.
+func (tx *Tx) abandon(entry *JournalEntry, changes []fileChange, cause error) error {
+	var undoErr error
+	for i := len(changes) - 1; i >= 0; i-- {
+		c := changes[i]
+		back := fileChange{Name: c.Name, From: c.To, To: c.From}
+		cur, err := tx.s.statLoaded(c.Name)
+		if err != nil {
+			undoErr = err
+			break
+		}
+		switch {
+		case cur == nil && c.From == nil:
+			continue
+		case cur != nil && cur.Regular && c.From != nil && cur.File == *c.From:
+			continue
+		}
+		if err := tx.applyChange(back); err != nil {
+			undoErr = err
+			break
+		}
+	}
+	j := tx.s.journal()
+	if undoErr == nil {
+		undoErr = removeFileDurable(j.dir, entryFileName(entry.ID))
+	}
+	e := apperr.As(cause)
+	if undoErr != nil {
+		return e.WithHint("the change is recorded as pending journal entry %d, and the next cfyauth run completes it", entry.ID)
+	}
+	return e
 }
 
 // recoverable reports whether an interrupted change may still be applied to

@@ -16,7 +16,7 @@ import (
 
 // ValidatorVersion changes whenever the checks change, so cached results
 // from an older validator are not trusted.
-const ValidatorVersion = 1
+const ValidatorVersion = 2
 
 // Candidate is one module to validate: its bytes, or the error met while
 // reading them.
@@ -39,12 +39,29 @@ type Interpreter struct {
 	Path             string `json:"path"`
 	Version          string `json:"version"`
 	ValidatorVersion int    `json:"validator_version"`
+	// SyntaxVersion is the X.Y whose grammar the syntax check applied, when
+	// the interpreter is used instead of the manager's Python.
+	SyntaxVersion string `json:"syntax_version,omitempty"`
+}
+
+// cacheKey names the interpreter in cached results: its version, and the
+// grammar it checked when that was another version's.
+func (i Interpreter) cacheKey() string {
+	if i.SyntaxVersion == "" {
+		return i.Version
+	}
+	return fmt.Sprintf("%s (Python %s syntax)", i.Version, i.SyntaxVersion)
 }
 
 // ValidateOptions configure Validate.
 type ValidateOptions struct {
 	Python  string
 	Timeout time.Duration
+	// SyntaxVersion, X.Y, makes the syntax check apply that version's
+	// grammar. Set it when Python is used instead of the manager's
+	// interpreter. Interpreters before 3.8 cannot apply another grammar,
+	// and their syntax check's summary states that.
+	SyntaxVersion string
 }
 
 type validateRequest struct {
@@ -53,6 +70,9 @@ type validateRequest struct {
 	Filename  string `json:"filename"`
 	Source    string `json:"source"`
 	CheckName bool   `json:"check_name"`
+	// SyntaxVersion is [X, Y] of the grammar to parse with, when the
+	// interpreter is used instead of the manager's.
+	SyntaxVersion []int `json:"syntax_version,omitempty"`
 }
 
 type validateResult struct {
@@ -73,6 +93,10 @@ type helloMessage struct {
 // whole batch.
 func Validate(ctx context.Context, candidates []Candidate, opts ValidateOptions) ([]Validation, Interpreter, error) {
 	results := make([]Validation, len(candidates))
+	syntax, err := parseSyntaxVersion(opts.SyntaxVersion)
+	if err != nil {
+		return nil, Interpreter{}, err
+	}
 	var requests []any
 	index := map[string]int{}
 	for i, c := range candidates {
@@ -94,12 +118,12 @@ func Validate(ctx context.Context, candidates []Candidate, opts ValidateOptions)
 		index[id] = i
 		requests = append(requests, validateRequest{
 			ID: id, Name: c.Source.Name, Filename: c.Source.Name + ".py",
-			Source: string(c.Source.Data), CheckName: nameErr == nil,
+			Source: string(c.Source.Data), CheckName: nameErr == nil, SyntaxVersion: syntax,
 		})
 		results[i] = v
 	}
 
-	interp := Interpreter{Path: opts.Python, ValidatorVersion: ValidatorVersion}
+	interp := Interpreter{Path: opts.Python, ValidatorVersion: ValidatorVersion, SyntaxVersion: opts.SyntaxVersion}
 	if len(requests) > 0 {
 		timeout := opts.Timeout
 		if timeout <= 0 {
@@ -139,6 +163,20 @@ func Validate(ctx context.Context, candidates []Candidate, opts ValidateOptions)
 	return results, interp, nil
 }
 
+// parseSyntaxVersion turns "X.Y" into [X, Y], or "" into nil.
+func parseSyntaxVersion(v string) ([]int, error) {
+	if v == "" {
+		return nil, nil
+	}
+	major, minor, ok := strings.Cut(v, ".")
+	x, err1 := strconv.Atoi(major)
+	y, err2 := strconv.Atoi(minor)
+	if !ok || err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("validate modules: invalid syntax version %q, want X.Y", v)
+	}
+	return []int{x, y}, nil
+}
+
 func (v Validation) subject() string {
 	if v.Name != "" && ValidateName(v.Name) == nil {
 		return v.Name
@@ -150,7 +188,7 @@ func sourceFailure(err error) report.Check {
 	c := report.Check{ID: "source", Status: report.Fail, Summary: err.Error()}
 	var se *SourceError
 	if errors.As(err, &se) {
-		c.Summary = se.Origin + " " + se.Reason
+		c.Summary = se.Error()
 		c.Hint = se.Hint
 	}
 	return c

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/cfyauth/cfyauth/internal/report"
@@ -150,6 +151,66 @@ func TestValidateShadowingInstalledModule(t *testing.T) {
 	}
 	if results[0].Status != report.Fail || statusOf(results[0], "name") != report.Fail {
 		t.Errorf("email was not rejected: %+v", results[0].Checks)
+	}
+}
+
+// pythonAtLeast38 reports whether py can apply another version's grammar.
+func pythonAtLeast38(t *testing.T, py string) bool {
+	t.Helper()
+	err := exec.Command(py, "-c", "import sys; sys.exit(0 if sys.version_info >= (3, 8) else 1)").Run()
+	return err == nil
+}
+
+// An interpreter used instead of an older manager's checks the manager's
+// grammar, and its summary names the version it checked and the
+// interpreter it checked with.
+func TestValidateSyntaxOfManagerVersion(t *testing.T) {
+	py := python(t)
+	if !pythonAtLeast38(t, py) {
+		t.Skip("python3 is older than 3.8 and cannot check another version's grammar")
+	}
+	const walrus = `from cloudify_premium.authentication.auth_base import AuthBase, UserData
+class A(AuthBase):
+    def _authenticate_request(self, request):
+        if (credentials := request.authorization):
+            return UserData(credentials.username)
+configure = A().configure
+`
+	cands := []Candidate{candidateFromText("walrus_auth", walrus)}
+	results, interp, err := Validate(context.Background(), cands, ValidateOptions{Python: py, SyntaxVersion: "3.6"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	syntax := results[0].Checks[3]
+	if syntax.ID != "syntax" || syntax.Status != report.Fail {
+		t.Fatalf("walrus as Python 3.6: %+v, want a failed syntax check", results[0].Checks)
+	}
+	if !strings.Contains(syntax.Summary, "syntax error for Python 3.6 (checked with ") {
+		t.Errorf("summary = %q, want it to name Python 3.6 and the interpreter", syntax.Summary)
+	}
+	if strings.Contains(syntax.Hint, "manager's Python 3.1") {
+		t.Errorf("hint = %q claims the manager's Python", syntax.Hint)
+	}
+	if interp.SyntaxVersion != "3.6" || interp.cacheKey() == interp.Version {
+		t.Errorf("interpreter = %+v, want syntax version 3.6 in its cache key", interp)
+	}
+
+	good := []Candidate{candidateFromText("plain_auth", strings.Replace(walrus,
+		"if (credentials := request.authorization):", "credentials = request.authorization\n        if credentials:", 1))}
+	results, _, err = Validate(context.Background(), good, ValidateOptions{Python: py, SyntaxVersion: "3.6"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := results[0].Checks[3]; got.Status != report.Pass || !strings.HasPrefix(got.Summary, "checked as Python 3.6 syntax with ") {
+		t.Errorf("plain module as Python 3.6: %+v", got)
+	}
+
+	results, _, err = Validate(context.Background(), cands, ValidateOptions{Python: py})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := statusOf(results[0], "syntax"); got != report.Pass {
+		t.Errorf("walrus with the interpreter's own grammar: syntax %s, want pass", got)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -123,6 +124,9 @@ func ParseCases(data []byte, origin, dir string) (*CasesFile, error) {
 	if err := checkCaseKeys(doc, fail); err != nil {
 		return nil, err
 	}
+	if err := checkValueTypes(doc, fail); err != nil {
+		return nil, err
+	}
 	var spec casesSpec
 	if err := doc.Decode(&spec); err != nil {
 		var typeErr *yaml.TypeError
@@ -226,6 +230,103 @@ func checkCaseKeys(doc *yaml.Node, fail failFunc) error {
 	return nil
 }
 
+// Keys whose values are not single values.
+var (
+	mappingKeys = map[string]string{
+		"headers":        "a mapping of header names to values, such as {X-Proxy-User: alice}",
+		"secret_headers": "a mapping of header names to values, such as {X-Proxy-Token: tok}",
+	}
+	anyKeys = map[string]bool{"json_body": true, "expect": true}
+)
+
+// checkValueTypes checks the type of every value the decoder would reject,
+// so the error names the case and the key instead of a Go type.
+func checkValueTypes(doc *yaml.Node, fail failFunc) error {
+	if env := mappingValue(doc, "env"); env != nil {
+		if err := checkStringMap(env, "env", "a mapping of variable names to values, such as {CFY_PROXY_TOKEN_FILE: /tmp/token}", fail); err != nil {
+			return err
+		}
+	}
+	list := mappingValue(doc, "cases")
+	if list == nil {
+		return nil
+	}
+	if list.Kind != yaml.SequenceNode {
+		return fail(list.Line, "cases must be a list of requests, each starting with '- '").
+			WithHint("see the cases file example in 'cfyauth test --help'")
+	}
+	for i, item := range list.Content {
+		name := fmt.Sprintf("case %d", i+1)
+		if n := mappingValue(item, "name"); n != nil && n.Kind == yaml.ScalarNode && n.Value != "" {
+			name = fmt.Sprintf("case %q", n.Value)
+		}
+		if err := checkCaseValues(item, name, fail); err != nil {
+			return err
+		}
+		if expect := mappingValue(item, "expect"); expect != nil {
+			if err := checkCaseValues(expect, name+": expect", fail); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func checkCaseValues(node *yaml.Node, where string, fail failFunc) error {
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		key, value := node.Content[i].Value, node.Content[i+1]
+		switch {
+		case anyKeys[key]:
+		case key == "fields":
+			// Field values may be lists or mappings; the key names fields.
+			if value.Kind != yaml.MappingNode {
+				return fail(value.Line, "%s: fields must be a mapping of field names to values, such as {email: alice@example.org}, not %s",
+					where, describeNode(value)).WithHint("see the cases file example in 'cfyauth test --help'")
+			}
+		case mappingKeys[key] != "":
+			if err := checkStringMap(value, where+": "+key, mappingKeys[key], fail); err != nil {
+				return err
+			}
+		case key == "status":
+			if value.Kind != yaml.ScalarNode || value.Tag != "!!int" {
+				return fail(value.Line, "%s: status must be an HTTP status code such as 401, not %s", where, describeNode(value)).
+					WithHint("write the status as a number, as in 'expect: {status: 401}'")
+			}
+		case value.Kind != yaml.ScalarNode:
+			return fail(value.Line, "%s: %s must be a single value, not %s", where, key, describeNode(value)).
+				WithHint("see the cases file example in 'cfyauth test --help'")
+		}
+	}
+	return nil
+}
+
+// checkStringMap checks a mapping whose values are single values.
+func checkStringMap(node *yaml.Node, where, want string, fail failFunc) error {
+	if node.Kind != yaml.MappingNode {
+		return fail(node.Line, "%s must be %s", where, want).WithHint("see the cases file example in 'cfyauth test --help'")
+	}
+	for i := 1; i < len(node.Content); i += 2 {
+		if value := node.Content[i]; value.Kind != yaml.ScalarNode {
+			return fail(value.Line, "%s: %s must be a single value, not %s", where, node.Content[i-1].Value, describeNode(value)).
+				WithHint("see the cases file example in 'cfyauth test --help'")
+		}
+	}
+	return nil
+}
+
+// describeNode names a YAML value for an error message.
+func describeNode(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.ScalarNode:
+		return strconv.Quote(n.Value)
+	}
+	return "an alias"
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -292,30 +393,43 @@ func (cs *caseSpec) toCase(index int, dir string, fail failFunc) (Case, error) {
 		return c, caseFail("no expect").WithHint("add an expect such as 'expect: {user: alice}' or 'expect: {outcome: no_user}'")
 	}
 	e := &Expectation{Outcome: Outcome(cs.Expect.Outcome), User: cs.Expect.User, Fields: cs.Expect.Fields, Status: cs.Expect.Status}
-	if err := checkExpectation(e); err != "" {
-		return c, caseFail("%s", err).WithHint("outcomes: %s", outcomeList())
+	if problem, hint := checkExpectation(e); problem != "" {
+		return c, caseFail("%s", problem).WithHint("%s", hint)
 	}
 	c.Expect = e
 	return c, nil
 }
 
-func checkExpectation(e *Expectation) string {
+// checkExpectation returns what is wrong with an expectation and the hint
+// to fix it, or "" when it is usable.
+func checkExpectation(e *Expectation) (string, string) {
+	outcomes := "outcomes: " + outcomeList()
 	if e.Outcome != "" && !contains(outcomeNames(), string(e.Outcome)) {
-		return fmt.Sprintf("unknown outcome %q in expect", e.Outcome)
+		return fmt.Sprintf("unknown outcome %q in expect", e.Outcome), outcomes
 	}
 	if e.wantOutcome() == "" {
-		return "expect is empty"
+		return "expect is empty", "name a user, a status or an outcome, as in 'expect: {outcome: no_user}'"
+	}
+	names := "a user"
+	if e.User == "" {
+		names = "fields"
+	}
+	if (e.User != "" || len(e.Fields) > 0) && e.Status != 0 {
+		return fmt.Sprintf("expect names both %s and a status, but a request ends with a user or with a response, not both", names),
+			"keep user and fields for a request the module authenticates, or status for one it answers with a response"
 	}
 	if (e.User != "" || len(e.Fields) > 0) && e.wantOutcome() != OutcomeUser {
-		return fmt.Sprintf("expect names a user but the outcome %q", e.Outcome)
+		return fmt.Sprintf("expect names %s, which needs the outcome user, not %s", names, e.Outcome),
+			"drop the outcome, or the user and fields"
 	}
 	if e.Status != 0 && e.wantOutcome() != OutcomeResponse {
-		return fmt.Sprintf("expect names a status but the outcome %q", e.Outcome)
+		return fmt.Sprintf("expect names a status, which needs the outcome response, not %s", e.Outcome),
+			"drop the outcome, or the status"
 	}
 	if e.Status != 0 && (e.Status < 100 || e.Status > 599) {
-		return fmt.Sprintf("status %d in expect is not an HTTP status", e.Status)
+		return fmt.Sprintf("status %d in expect is not an HTTP status", e.Status), "use a status from 100 to 599, such as 401"
 	}
-	return ""
+	return "", ""
 }
 
 func outcomeNames() []string {

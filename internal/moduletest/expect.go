@@ -61,19 +61,26 @@ func (e *Expectation) mismatch(c *CaseResult) string {
 	if c.Outcome != want {
 		return fmt.Sprintf("expected %s; got %s", e, describeResult(c))
 	}
-	if e.User != "" && (c.User == nil || c.User.Username != e.User) {
+	// Values are compared as the module returned them; the messages show
+	// the redacted copy.
+	returned := c.userUnredacted
+	if returned == nil {
+		returned = c.User
+	}
+	if e.User != "" && (returned == nil || returned.Username != e.User) {
 		return fmt.Sprintf("expected user %s; got %s", e.User, describeResult(c))
 	}
 	if e.Status != 0 && (c.Response == nil || c.Response.Status != e.Status) {
 		return fmt.Sprintf("expected status %d; got %s", e.Status, describeResult(c))
 	}
 	for _, name := range sortedKeys(e.Fields) {
-		got, ok := c.User.field(name)
+		got, ok := returned.field(name)
 		if !ok {
 			return fmt.Sprintf("expected field %s; UserData has no such field", name)
 		}
 		if !sameJSON(got, e.Fields[name]) {
-			return fmt.Sprintf("expected field %s to be %s; got %s", name, jsonText(e.Fields[name]), jsonText(got))
+			shown, _ := c.User.field(name)
+			return fmt.Sprintf("expected field %s to be %s; got %s", name, jsonText(e.Fields[name]), jsonText(shown))
 		}
 	}
 	return ""
@@ -201,7 +208,10 @@ func verdict(c *CaseResult, e *Expectation) report.Check {
 		}
 	case OutcomeNoUser:
 		check.Summary = "not authenticated: _authenticate_request returned None"
-		check.Hint = "check the credentials or headers the module expects; its log lines are listed below"
+		check.Hint = "check the credentials or headers the module expects"
+		if n := len(c.Logs); n > 0 {
+			check.Hint += fmt.Sprintf(", and the %d record(s) it logged for this request", n)
+		}
 	case OutcomeResponse:
 		check.Summary = "not authenticated: the module answered with " + describeResult(c)
 	case OutcomeNotHandled:
@@ -209,7 +219,8 @@ func verdict(c *CaseResult, e *Expectation) report.Check {
 		check.Hint = "send what can_handle_auth_request looks for, such as --user or a --header"
 	case OutcomeNotConfigured:
 		check.Summary = "not authenticated: the module is not in the pool"
-		check.Hint = "see the configure step above"
+		// Run names the load step that kept the module out.
+		check.Hint = "fix the module so that configure(logger) returns the authenticator"
 	case OutcomeError:
 		check.Summary = "not authenticated: the module raised an exception"
 		switch {

@@ -151,6 +151,9 @@ type CaseResult struct {
 
 	// stopReason is the reason the request did not run to its end.
 	stopReason string
+	// userUnredacted is User before redaction: expectations are compared
+	// with it, so a password equal to the user name cannot fail a case.
+	userUnredacted *User
 }
 
 // Passed reports whether the case met its expectation, or, without one,
@@ -279,7 +282,7 @@ func Run(ctx context.Context, src modules.Source, cases []Case, opts Options) (*
 	}
 	rep.DurationMS = milliseconds(out.Duration)
 
-	results, err := decodeResults(out.Results, red)
+	results, err := decodeResults(out.Results)
 	if err != nil {
 		return nil, err
 	}
@@ -298,8 +301,27 @@ func Run(ctx context.Context, src modules.Source, cases []Case, opts Options) (*
 	}
 	for i, c := range cases {
 		rep.Cases[i].Verdict = verdict(&rep.Cases[i], c.Expect)
+		if rep.Cases[i].Outcome == OutcomeNotConfigured && c.Expect == nil {
+			rep.Cases[i].Verdict.Hint = rep.notConfiguredHint()
+		}
 	}
 	return rep, nil
+}
+
+// notConfiguredHint names the load step that kept the module out of the
+// pool, with that step's own hint.
+func (rep *Report) notConfiguredHint() string {
+	for _, s := range rep.Load.Steps {
+		if s.Status == report.Pass || s.Status == report.Skip {
+			continue
+		}
+		hint := fmt.Sprintf("the %s step reported: %s", s.ID, s.Summary)
+		if s.Hint != "" {
+			hint += "; " + s.Hint
+		}
+		return hint
+	}
+	return "fix the module so that configure(logger) returns the authenticator"
 }
 
 func caseID(i int) string { return fmt.Sprintf("case-%d", i) }

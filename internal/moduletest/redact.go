@@ -1,9 +1,6 @@
 package moduletest
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
 	"sort"
 	"strings"
 )
@@ -12,12 +9,16 @@ import (
 const redacted = "[redacted]"
 
 // redactor replaces exact occurrences of the run's secrets. The Python
-// harness redacts too, before it truncates anything; this second pass covers
-// what the module wrote to its file descriptors directly.
+// harness redacts what the module printed, logged, raised and returned
+// before it reports a result, and only that, so the harness's own words and
+// keys stay intact whatever the secret is. This redactor covers what the
+// module wrote to its file descriptors directly and the harness's failure
+// text.
 // NOTE: only exact occurrences are found; a module that prints a secret
 // transformed (reversed, encoded) is beyond reach.
 type redactor struct {
-	secrets []string
+	secrets  []string
+	replacer *strings.Replacer
 }
 
 func newRedactor(secrets []string) *redactor {
@@ -31,20 +32,29 @@ func newRedactor(secrets []string) *redactor {
 	}
 	// Longest first, so a secret that contains another is replaced whole.
 	sort.Slice(list, func(i, j int) bool { return len(list[i]) > len(list[j]) })
-	return &redactor{secrets: list}
+	pairs := make([]string, 0, 2*len(list))
+	for _, s := range list {
+		pairs = append(pairs, s, redacted)
+	}
+	return &redactor{secrets: list, replacer: strings.NewReplacer(pairs...)}
 }
 
+// String replaces every secret in one pass, so the marker that replaced
+// one secret is never rewritten by a shorter secret ("a" in "[redacted]").
 func (r *redactor) String(s string) string {
-	for _, secret := range r.secrets {
-		s = strings.ReplaceAll(s, secret, redacted)
+	if len(r.secrets) == 0 {
+		return s
 	}
-	return s
+	return r.replacer.Replace(s)
 }
 
 // Truncated redacts text that was cut at a size limit: a secret cut in two
 // at the end leaves a prefix of itself, which is redacted as well.
 func (r *redactor) Truncated(s string) string {
 	s = r.String(s)
+	if strings.HasSuffix(s, redacted) {
+		return s
+	}
 	for _, secret := range r.secrets {
 		for k := len(secret) - 1; k > 0; k-- {
 			if strings.HasSuffix(s, secret[:k]) {
@@ -53,38 +63,4 @@ func (r *redactor) Truncated(s string) string {
 		}
 	}
 	return s
-}
-
-// JSON redacts every string in a JSON document, keys included.
-func (r *redactor) JSON(raw []byte) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("decode harness message: %w", err)
-	}
-	out, err := json.Marshal(r.value(doc))
-	if err != nil {
-		return nil, fmt.Errorf("encode harness message: %w", err)
-	}
-	return out, nil
-}
-
-func (r *redactor) value(v any) any {
-	switch x := v.(type) {
-	case string:
-		return r.String(x)
-	case []any:
-		for i := range x {
-			x[i] = r.value(x[i])
-		}
-		return x
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, item := range x {
-			out[r.String(k)] = r.value(item)
-		}
-		return out
-	}
-	return v
 }

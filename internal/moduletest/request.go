@@ -216,16 +216,56 @@ func (r *Request) secrets() []string {
 		s = append(s, r.Bearer)
 	}
 	for _, h := range r.Headers {
-		if h.Value != "" && (h.Secret || maskedHeader(h.Name)) {
+		if h.Value != "" && (h.Secret || CredentialHeader(h.Name)) {
 			s = append(s, h.Value)
+			s = append(s, credentialParts(h)...)
 		}
 	}
 	return s
 }
 
-// maskedHeader reports whether a header's value is masked in reports even
-// when it came from a flag: it carries credentials.
-func maskedHeader(name string) bool {
+// credentialParts returns the secrets inside a credential header's value,
+// which a module may print on their own: the password of basic
+// credentials (decoded), the token of any other scheme, and, for a header
+// marked secret (from a header file), each cookie's value. A Cookie header
+// given as a plain header is masked whole only, because some of its values
+// are usually not secret ("theme=dark") and would blank out every
+// occurrence of a common word.
+func credentialParts(h Header) []string {
+	var parts []string
+	switch {
+	case strings.EqualFold(h.Name, "Cookie") && h.Secret:
+		for _, pair := range strings.Split(h.Value, ";") {
+			_, value, ok := strings.Cut(pair, "=")
+			if value = strings.Trim(strings.TrimSpace(value), `"`); ok && value != "" {
+				parts = append(parts, value)
+			}
+		}
+	case strings.EqualFold(h.Name, "Authorization"), strings.EqualFold(h.Name, "Proxy-Authorization"):
+		scheme, credentials, ok := strings.Cut(strings.TrimSpace(h.Value), " ")
+		credentials = strings.TrimSpace(credentials)
+		if !ok || credentials == "" {
+			break
+		}
+		parts = append(parts, credentials)
+		if !strings.EqualFold(scheme, "Basic") {
+			break
+		}
+		decoded, err := base64.StdEncoding.DecodeString(credentials)
+		if err != nil {
+			break
+		}
+		if _, password, ok := strings.Cut(string(decoded), ":"); ok && password != "" {
+			parts = append(parts, string(decoded), password)
+		}
+	}
+	return parts
+}
+
+// CredentialHeader reports whether a header carries credentials: its value
+// is masked in reports and redacted from module output, and it must not
+// come from a flag value.
+func CredentialHeader(name string) bool {
 	for _, n := range []string{"Authorization", "Proxy-Authorization", "Cookie"} {
 		if strings.EqualFold(name, n) {
 			return true
@@ -252,7 +292,7 @@ func (r *Request) Summary() RequestSummary {
 		Authorization: "none", BodyBytes: len(r.Body), Headers: []HeaderSummary{}}
 	for _, h := range r.headers() {
 		value := h.Value
-		if h.Secret || maskedHeader(h.Name) {
+		if h.Secret || CredentialHeader(h.Name) {
 			value = redacted
 		}
 		s.Headers = append(s.Headers, HeaderSummary{Name: h.Name, Value: value})

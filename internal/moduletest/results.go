@@ -39,7 +39,10 @@ type pyResult struct {
 	Error        *ModuleError  `json:"error"`
 	Outcome      Outcome       `json:"outcome"`
 	User         *User         `json:"user"`
-	Response     *Response     `json:"response"`
+	// UserUnredacted is User as the module returned it, for comparing with
+	// an expectation; it is never shown.
+	UserUnredacted *User     `json:"user_unredacted"`
+	Response       *Response `json:"response"`
 }
 
 // pyFatal is the reason, outside the module, that the harness stopped.
@@ -58,15 +61,13 @@ type pyEvent struct {
 	Werkzeug     string `json:"werkzeug"`
 }
 
-func decodeResults(messages []pyharness.Message, red *redactor) (map[string]*pyResult, error) {
+// decodeResults decodes the harness's result messages. They are taken as
+// they come: the harness has redacted the module's text in them already.
+func decodeResults(messages []pyharness.Message) (map[string]*pyResult, error) {
 	results := map[string]*pyResult{}
 	for _, m := range messages {
-		raw, err := red.JSON(m.Raw)
-		if err != nil {
-			return nil, err
-		}
 		var r pyResult
-		if err := json.Unmarshal(raw, &r); err != nil {
+		if err := json.Unmarshal(m.Raw, &r); err != nil {
 			return nil, fmt.Errorf("decode harness result: %w", err)
 		}
 		results[r.ID] = &r
@@ -137,6 +138,7 @@ func (c *CaseResult) applyResult(r *pyResult) {
 	c.Phase.apply(r)
 	c.Outcome = r.Outcome
 	c.User = r.User
+	c.userUnredacted = r.UserUnredacted
 	c.Response = r.Response
 	c.Warnings = append(c.Warnings, r.Warnings...)
 	var total time.Duration
@@ -243,7 +245,7 @@ func interruptSteps(p *Phase, order []string, running, what, hint string) string
 			p.Steps = append(p.Steps, report.Check{ID: id, Status: report.Fail, Summary: reason, Hint: hint})
 		case !seen:
 			p.Steps = append(p.Steps, report.Check{ID: id, Status: report.Pass,
-				Summary: "returned; its details were lost when the Python process ended"})
+				Summary: "completed; the Python process ended before the harness could report its details"})
 		default:
 			p.Steps = append(p.Steps, report.Check{ID: id, Status: report.Skip, Summary: "not run: " + reason})
 		}

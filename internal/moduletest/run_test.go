@@ -213,6 +213,10 @@ func TestOsExitEndsRunWithCrash(t *testing.T) {
 	if status != "fail" || !strings.Contains(summary, "exit code 7") {
 		t.Errorf("configure step = %s %q, want a failure naming exit code 7", status, summary)
 	}
+	status, summary = stepByID(t, rep.Load, "import")
+	if status != "pass" || summary != "completed; the Python process ended before the harness could report its details" {
+		t.Errorf("import step = %s %q, want a pass that says its details were not reported", status, summary)
+	}
 	if c.Outcome != OutcomeNotRun {
 		t.Errorf("outcome = %s, want not_run", c.Outcome)
 	}

@@ -14,6 +14,10 @@
 # parent can bound every step with its own timeout and tell which step hung
 # or ended the process. What the module prints and logs is captured per step,
 # with every secret of the run replaced by [redacted] before it is truncated.
+# Redaction applies to what the module produced (printed and logged text,
+# exception text, returned values, response bodies and headers) and never to
+# the harness's own words, keys or verdicts: a password such as "user" or "a"
+# must not rewrite the report around it.
 import base64
 import importlib
 import importlib.util
@@ -21,6 +25,7 @@ import io
 import linecache
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -46,6 +51,7 @@ MAX_FIELDS = 100           # fields of one UserData
 MAX_DEPTH = 4              # nesting of a field value that is listed
 
 _secrets = []
+_secret_pattern = None     # matches any secret, longest first
 _capture = None            # the Capture of the step in progress
 _standins = None           # the stand-ins module
 _auth_base = None          # the AuthBase class in use
@@ -59,12 +65,20 @@ _request_id = None         # the id of the request being handled
 
 # --- secrets and sizes ---------------------------------------------------------
 
+def set_secrets(secrets):
+    global _secrets, _secret_pattern
+    _secrets = sorted(set(s for s in secrets or [] if s), key=len, reverse=True)
+    _secret_pattern = re.compile("|".join(re.escape(s) for s in _secrets)) if _secrets else None
+
+
 def redact(text):
+    """Replace every secret in module-produced text, in one pass, so the
+    marker of one secret is never rewritten by a shorter secret."""
     if not isinstance(text, str):
         text = str(text)
-    for secret in _secrets:
-        text = text.replace(secret, REDACTED)
-    return text
+    if _secret_pattern is None:
+        return text
+    return _secret_pattern.sub(REDACTED, text)
 
 
 def clip(text, limit=MAX_TEXT):
@@ -74,12 +88,20 @@ def clip(text, limit=MAX_TEXT):
     return text[:limit], True
 
 
-def safe_text(value, limit=MAX_TEXT):
+def plain_text(value, limit=MAX_TEXT):
+    """Return value as text (a str as it is, anything else as its repr), cut
+    to limit characters, without redaction."""
     try:
         text = value if isinstance(value, str) else repr(value)
     except Exception as err:  # a broken __repr__ must not break the report
         text = "<%s whose repr() raised %s>" % (type(value).__name__, type(err).__name__)
-    return clip(redact(text), limit)[0]
+    return clip(text, limit)[0]
+
+
+def safe_text(value, limit=MAX_TEXT):
+    """Return a module-produced value as redacted text of at most limit
+    characters."""
+    return clip(redact(plain_text(value, limit + max([len(s) for s in _secrets] or [0]))), limit)[0]
 
 
 # --- capture of prints and log records, per step --------------------------------
@@ -199,7 +221,7 @@ class CaptureHandler(logging.Handler):
             "level": record.levelname,
             "logger": record.name,
             "message": safe_text(message),
-            "file": safe_text(record.pathname, 512),
+            "file": plain_text(record.pathname, 512),
             "line": record.lineno,
         })
 
@@ -388,7 +410,7 @@ def install_auth_base(mode):
         # Patched in this process only, so no code path of the test can write.
         _auth_base.handle_auth_request = handle_auth_request_blocked
         _guard_handle = handle_auth_request_blocked
-        return "premium", safe_text(getattr(auth_base, "__file__", None) or "", 512), None
+        return "premium", plain_text(getattr(auth_base, "__file__", None) or "", 512), None
 
     facade("cloudify_premium", [], package=True)
     facade("cloudify_premium.authentication", [], package=True)
@@ -402,8 +424,10 @@ def install_auth_base(mode):
 # --- steps ------------------------------------------------------------------------
 
 def step(step_id, status, summary, hint="", evidence=None, seconds=0.0):
-    return {"id": step_id, "status": status, "summary": redact(summary), "hint": redact(hint),
-            "evidence": [{"key": k, "value": safe_text(v, 1024)} for k, v in (evidence or [])],
+    """Return a step. Callers pass module-produced values in the summary and
+    evidence through safe_text, because the step itself is not redacted."""
+    return {"id": step_id, "status": status, "summary": summary, "hint": hint,
+            "evidence": [{"key": k, "value": plain_text(v, 1024)} for k, v in (evidence or [])],
             "seconds": seconds}
 
 
@@ -502,8 +526,8 @@ def children_warning(children):
 # --- load: import and configure ---------------------------------------------------------
 
 def load(request):
-    global _secrets, _module_filename, _authenticator
-    _secrets = sorted(set(s for s in request.get("secrets") or [] if s), key=len, reverse=True)
+    global _module_filename, _authenticator
+    set_secrets(request.get("secrets"))
     load_standins(request["standins"])
     web = install_web_standins()
     path, auth_file, fatal = install_auth_base(request.get("auth_base") or "auto")
@@ -723,27 +747,30 @@ def note_children(result):
         result["warnings"].append(children_warning(children))
 
 
-def json_value(value, depth=0):
-    """Return a JSON-safe copy of a field value. Other objects become their repr."""
+def json_value(value, depth=0, text=safe_text):
+    """Return a JSON-safe copy of a field value. Other objects become their
+    repr. text turns strings and other objects into text: safe_text redacts
+    them for the report, plain_text keeps them for comparing with a case's
+    expectation."""
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, str):
-        return safe_text(value)
+        return text(value)
     if isinstance(value, bytes):
-        return safe_text(value.decode("utf-8", "replace"))
+        return text(value.decode("utf-8", "replace"))
     if depth >= MAX_DEPTH:
-        return safe_text(value, 200)
+        return text(value, 200)
     if isinstance(value, (list, tuple, set, frozenset)):
         items = list(value)
         if isinstance(value, (set, frozenset)):
             items = sorted(items, key=repr)
-        return [json_value(item, depth + 1) for item in items[:MAX_FIELDS]]
+        return [json_value(item, depth + 1, text) for item in items[:MAX_FIELDS]]
     if isinstance(value, dict):
         copied = {}
         for key in list(value)[:MAX_FIELDS]:
-            copied[safe_text(key, 200)] = json_value(value[key], depth + 1)
+            copied[text(key, 200)] = json_value(value[key], depth + 1, text)
         return copied
-    return safe_text(value, 1024)
+    return text(value, 1024)
 
 
 def user_fields(user):
@@ -780,7 +807,11 @@ def describe_user(user, result, seconds):
     result["outcome"] = "user"
     result["user"] = {"username": json_value(username),
                       "fields": [{"name": n, "value": json_value(v)} for n, v in fields]}
-    evidence = [("username", username)]
+    # The values as returned, for the parent to compare with a case's
+    # expectation before anything is redacted; the parent never shows them.
+    result["user_unredacted"] = {"username": json_value(username, text=plain_text),
+                                 "fields": [{"name": n, "value": json_value(v, text=plain_text)} for n, v in fields]}
+    evidence = [("username", safe_text(username))]
     if not isinstance(username, str) or not username.strip():
         result["outcome"] = "invalid_value"
         return step("authenticate", "fail",
@@ -796,10 +827,10 @@ def describe_user(user, result, seconds):
         result["warnings"].append(warning)
         evidence.append(("fields", names))
         return step("authenticate", "warn",
-                    "_authenticate_request returned UserData for %r with undocumented field(s) %s"
-                    % (username, names), "pass only the username unless you know the manager's UserData fields",
+                    "_authenticate_request returned UserData for '%s' with undocumented field(s) %s"
+                    % (safe_text(username, 200), names), "pass only the username unless you know the manager's UserData fields",
                     evidence, seconds)
-    return step("authenticate", "pass", "_authenticate_request returned UserData for %r" % (username,),
+    return step("authenticate", "pass", "_authenticate_request returned UserData for '%s'" % safe_text(username, 200),
                 evidence=evidence, seconds=seconds)
 
 

@@ -1,11 +1,14 @@
 # Static checks of authenticator modules. No module code is executed: the
 # source is parsed and compiled with this interpreter, then its syntax tree is
-# inspected. Each request is {"id", "name", "filename", "source"}.
+# inspected. Each request is {"id", "name", "filename", "source"}, with an
+# optional "syntax_version" [X, Y]. That is the manager's Python version when
+# this interpreter is used instead of it, and ast.parse applies its grammar.
 import ast
 import importlib.util
+import os
 import time
 
-VALIDATOR_VERSION = 1
+VALIDATOR_VERSION = 2
 
 AUTH_BASE_MODULE = "cloudify_premium.authentication.auth_base"
 AUTH_BASE_CLASS = "AuthBase"
@@ -250,6 +253,28 @@ def check_authbase(tree):
                  "define a class that derives from %s and implements %s(self, request)" % (target, HANDLER_METHOD))
 
 
+def interpreter_name():
+    return os.path.basename(sys.executable or "") or "python3"
+
+
+def syntax_target(request):
+    """Return (target X.Y, feature_version tuple or None, summary of how the
+    syntax is checked). The tuple is set when this interpreter can apply the
+    grammar of another version (ast.parse feature_version, Python 3.8+)."""
+    here = "%d.%d" % sys.version_info[:2]
+    wanted = request.get("syntax_version")
+    if not wanted or tuple(wanted) == tuple(sys.version_info[:2]):
+        return here, None, "compiles with Python %s" % python_version()
+    target = "%d.%d" % tuple(wanted)
+    if sys.version_info >= (3, 8):
+        return target, tuple(wanted), "checked as Python %s syntax with %s %s" % (
+            target, interpreter_name(), python_version())
+    # NOTE: before 3.8, ast.parse cannot apply another version's grammar, so
+    # syntax newer than the target passes here.
+    return here, None, "compiles with %s %s; Python %s syntax is not checked by this interpreter" % (
+        interpreter_name(), python_version(), target)
+
+
 def validate(request):
     name = request.get("name") or ""
     filename = request.get("filename") or (name + ".py")
@@ -258,17 +283,31 @@ def validate(request):
     started = time.time()
     if request.get("check_name", True) and name:
         checks.append(check_name(name))
+    target, feature_version, how = syntax_target(request)
     try:
-        tree = ast.parse(source, filename)
-        compile(source, filename, "exec", dont_inherit=True)
+        if feature_version is not None:
+            tree = ast.parse(source, filename, feature_version=feature_version)
+            # Compiling the tree finds what the parser leaves to the compiler
+            # ('return' outside a function), with the target's keywords.
+            compile(tree, filename, "exec", dont_inherit=True)
+        else:
+            tree = ast.parse(source, filename)
+            compile(source, filename, "exec", dont_inherit=True)
     except SyntaxError as err:
         detail = "%s (line %s" % (err.msg, err.lineno)
         if err.offset:
             detail += ", column %s" % err.offset
         detail += ")"
+        checker = "Python %s" % python_version()
+        fix = "fix the module so that it compiles with the manager's Python %s" % python_version()
+        if request.get("syntax_version"):
+            fix = "fix the module so that it compiles with Python %s" % python_version()
+        if feature_version is not None:
+            checker = "Python %s (checked with %s %s)" % (target, interpreter_name(), python_version())
+            fix = "fix the module so that it parses as Python %s, the manager's version" % target
         checks.append(check("syntax", "fail",
-                            "syntax error for Python %s: %s" % (python_version(), detail),
-                            "fix the module so that it compiles with the manager's Python %s" % python_version(),
+                            "syntax error for %s: %s" % (checker, detail),
+                            fix,
                             [{"key": "line", "value": str(err.lineno)},
                              {"key": "text", "value": (err.text or "").rstrip()}]))
         checks.append(check("configure", "skip", "not checked because the module does not compile"))
@@ -280,7 +319,7 @@ def validate(request):
         checks.append(check("configure", "skip", "not checked because the module does not compile"))
         checks.append(check("authbase", "skip", "not checked because the module does not compile"))
         return checks, time.time() - started
-    checks.append(check("syntax", "pass", "compiles with Python %s" % python_version()))
+    checks.append(check("syntax", "pass", how))
 
     found = find_configure(tree)
     if found is None:

@@ -176,7 +176,7 @@ func (r *changeRun) run() error {
 	return r.app.renderChange(ch, next, warnings, res)
 }
 
-// preview shows what the change would do and asks for confirmation. Bad
+// preview prints the planned change and requests confirmation. Bad
 // names and conflicts are reported here, before any question.
 func (r *changeRun) preview(store *modules.Store, opts modules.ChangeOptions) error {
 	if err := r.app.requireConfirmable(r.cmd.CommandPath()); err != nil {

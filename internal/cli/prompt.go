@@ -11,7 +11,7 @@ import (
 	"github.com/cfyauth/cfyauth/internal/apperr"
 )
 
-// confirmFunc asks a yes/no question on the terminal; tests replace it.
+// confirmFunc shows a yes/no prompt on the terminal. Tests replace it.
 var confirmFunc = surveyConfirm
 
 // canPrompt reports whether a question can be asked: stdin and stderr are
@@ -30,7 +30,7 @@ func (a *App) requireConfirmable(what string) error {
 		WithHint("pass --yes to confirm without a prompt")
 }
 
-// confirm asks question unless --yes answered it already. A "no" stops the
+// confirm prompts with question unless --yes is set. A "no" stops the
 // command with nothing changed.
 func (a *App) confirm(question string) error {
 	if a.Global.Yes {

@@ -204,7 +204,7 @@ func isClosed(err error) bool {
 }
 
 // speaksPlainLDAP opens a new connection and sends a RootDSE search in
-// plain text; any LDAP answer, even an error result, proves the port
+// plain text; any LDAP response, even an error result, proves the port
 // speaks plain LDAP. The whole test takes at most timeout; without time
 // left it reports false.
 func speaksPlainLDAP(ctx context.Context, d Dialer, addr string, timeout time.Duration) bool {

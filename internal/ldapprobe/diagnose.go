@@ -40,13 +40,13 @@ func describeDialError(err error, addr string) (summary, hint string) {
 
 // ldapFailure is an LDAP operation's error in plain words.
 type ldapFailure struct {
-	// summary says what happened, such as "invalid credentials (49)".
+	// summary describes what happened, such as "invalid credentials (49)".
 	summary string
 	// code is the LDAP result code, or 0 when the server sent none.
 	code uint16
 	// diagnostic is the server's diagnostic message, if any.
 	diagnostic string
-	// explanation decodes the diagnostic message, if a decoder knows it.
+	// explanation is the decoded diagnostic message, when a decoder recognises it.
 	explanation string
 	// ad is the Active Directory sub-code of a failed bind, if the
 	// diagnostic message holds one.
@@ -100,9 +100,9 @@ func resultName(code uint16) string {
 }
 
 // explainDiagnostic decodes a server's diagnostic message where its meaning
-// is known: Active Directory puts the reason of a failed bind into it as a
-// sub-code ("data 52e" wrong password, "data 775" locked out, …), which is
-// the only signal of why the bind failed.
+// is known. Active Directory puts the reason of a failed bind into it as a
+// sub-code ("data 52e" wrong password, "data 775" locked out, …), and that
+// text is the only signal of why the bind failed.
 func explainDiagnostic(code uint16, diagnostic string) (string, *ADDiagnostic) {
 	if code != ldap.LDAPResultInvalidCredentials || diagnostic == "" {
 		return "", nil
@@ -124,7 +124,7 @@ func describeHandshakeError(err error, conn *recordingConn) string {
 	}
 	switch {
 	case isTimeout(err):
-		return "the server accepted the connection but did not answer the TLS handshake within the timeout"
+		return "the server accepted the connection but did not complete the TLS handshake within the timeout"
 	case errors.As(err, &header):
 		return "the server's answer is not TLS"
 	case errors.As(err, &alert):

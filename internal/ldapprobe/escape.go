@@ -16,9 +16,9 @@ type Escape struct {
 	Char string `json:"char"`
 	// Offset is the byte offset of the character in the value.
 	Offset int `json:"offset"`
-	// Escaped is what was sent in its place.
+	// Escaped is the text sent in its place.
 	Escaped string `json:"escaped"`
-	// Reason says which rule required it.
+	// Reason names the rule that required it.
 	Reason string `json:"reason"`
 }
 

@@ -62,7 +62,7 @@ type GroupResult struct {
 	// SearchedAs names the identity the lookups ran as.
 	SearchedAs string       `json:"searched_as"`
 	Levels     []GroupLevel `json:"levels"`
-	// Groups are the DNs the manager sees (levels 1 to NestedLevels), as
+	// Groups are the DNs the manager resolves (levels 1 to NestedLevels), as
 	// the server sent them.
 	Groups []string `json:"groups"`
 	// Deeper are groups above ldap_nested_levels, which the manager does
@@ -89,7 +89,7 @@ type GroupResult struct {
 	parents map[string][]string
 }
 
-// Seen reports whether the manager sees the group dn (compared as a DN).
+// Seen reports whether the manager resolves the group dn (compared as a DN).
 func (g *GroupResult) Seen(dn string) (string, int, bool) {
 	key, _ := DNKey(dn)
 	level, ok := g.levelOf[key]

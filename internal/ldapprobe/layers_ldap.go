@@ -11,7 +11,7 @@ import (
 	"github.com/cfyauth/cfyauth/internal/report"
 )
 
-// RootDSE holds what the server's root entry says about it.
+// RootDSE is the content of the server's root entry.
 type RootDSE struct {
 	NamingContexts        []string `json:"naming_contexts"`
 	DefaultNamingContext  string   `json:"default_naming_context,omitempty"`
@@ -55,7 +55,7 @@ func (r *RootDSE) Supports(oid string) bool {
 }
 
 // checkRootDSE reads the root entry anonymously. A server that hides it is
-// a warning; a server that does not answer LDAP at all fails here.
+// a warning; a server that does not respond to LDAP at all fails here.
 func (p *serverProbe) checkRootDSE(ctx context.Context) bool {
 	started := time.Now()
 	var res *ldap.SearchResult

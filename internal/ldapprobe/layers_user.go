@@ -18,8 +18,8 @@ import (
 const maxBisectClauses = 8
 
 // userLayers runs user-search, user-bind and attributes in the order the
-// manager does: with a service account it searches first and then binds
-// as the user; without one it binds as the user and searches with the
+// manager does. With a service account it searches first and then binds as
+// the user. Without one it binds as the user and then searches with the
 // user's own rights.
 func (p *serverProbe) userLayers(ctx context.Context) {
 	if p.opts.User == "" {
@@ -527,7 +527,7 @@ func (p *serverProbe) groupFilterFor(dn string) string {
 	return r.GroupMemberFilter
 }
 
-// attributeState says whether an attribute is present with a value,
+// attributeState tells whether an attribute is present with a value,
 // present but empty, or missing.
 func attributeState(e *ldap.Entry, name string) (string, []string) {
 	for _, a := range e.Attributes {

@@ -1,8 +1,8 @@
 // Package ldapprobe models the LDAP settings of a Cloudify Manager under the
-// manager's own key names, renders its bind DN and search filters the way the
-// manager's LDAP authenticator uses them, and probes live LDAP servers layer
-// by layer (TCP, TLS, RootDSE, binds, user search, attributes) to predict
-// what a login through the manager will do. It never prints and never
+// manager's own key names. It renders the bind DN and search filters the way
+// the manager's LDAP authenticator uses them. It probes live LDAP servers
+// layer by layer (TCP, TLS, RootDSE, binds, user search, attributes) to
+// predict what a login through the manager will do. It never prints and never
 // prompts: callers get settings, renderings and report checks back.
 package ldapprobe
 

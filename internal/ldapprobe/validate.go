@@ -36,7 +36,7 @@ const managerSchemeMessage = "ldap_server must specify protocol and should speci
 // start with ldap:// or ldaps://.
 func ParseServerURL(raw string) (ServerURL, error) {
 	if !strings.HasPrefix(raw, "ldap://") && !strings.HasPrefix(raw, "ldaps://") {
-		return ServerURL{}, fmt.Errorf("%q does not start with ldap:// or ldaps:// (the manager answers: %s)", raw, managerSchemeMessage)
+		return ServerURL{}, fmt.Errorf("%q does not start with ldap:// or ldaps:// (the manager rejects it with: %s)", raw, managerSchemeMessage)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -58,7 +58,7 @@ func ParseServerURL(raw string) (ServerURL, error) {
 	return out, nil
 }
 
-// CheckOptions says how the settings will be used.
+// CheckOptions describes how the settings will be used.
 type CheckOptions struct {
 	// NeedServer makes an empty ldap_server an error (ldap check).
 	NeedServer bool
@@ -140,7 +140,7 @@ func Check(s *Settings, opts CheckOptions) ([]*SettingsError, []Warning) {
 	}
 
 	if (s.Username == "") != (s.Password == "") {
-		fail(KeyUsername, "the service account needs both a user name and a password, or neither (the manager answers: Must supply either both username and password or neither)",
+		fail(KeyUsername, "the service account needs both a user name and a password, or neither (the manager rejects it with: Must supply either both username and password or neither)",
 			"set the password with --ldap-password-file FILE or CFYAUTH_LDAP_PASSWORD, or remove --ldap-username")
 	}
 

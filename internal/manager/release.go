@@ -15,12 +15,12 @@ type Release struct {
 	Era string `json:"era"`
 	// VenvPython is the X.Y of the virtualenv's lib/pythonX.Y folder.
 	VenvPython string `json:"venv_python,omitempty"`
-	// ServiceManager is systemd, supervisord or "" when the files do not say.
+	// ServiceManager is systemd, supervisord or "" when the files name neither.
 	ServiceManager string `json:"service_manager,omitempty"`
 	// Legacy is set for Python 2.7 managers (Cloudify 5.0.5 and older),
 	// which cfyauth does not support.
 	Legacy bool `json:"legacy,omitempty"`
-	// Source says which file the era was read from.
+	// Source is the file the era was read from.
 	Source string `json:"source"`
 }
 

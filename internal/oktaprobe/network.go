@@ -34,7 +34,7 @@ type HTTPOptions struct {
 }
 
 // newHTTPClient returns a client that sends no cookies and no credentials,
-// verifies TLS unless told otherwise, and follows no redirect unless
+// verifies TLS unless insecure is set, and follows no redirect unless
 // follow is set (and then only to https URLs).
 func newHTTPClient(opts HTTPOptions, follow bool) *http.Client {
 	transport := &http.Transport{
@@ -129,7 +129,7 @@ func fetchMetadata(ctx context.Context, opts HTTPOptions, rawURL string) ([]byte
 
 // ssoCheck requests the IdP's sign-in URL without credentials or cookies
 // and without following redirects. A page, a redirect (to a login page or
-// an identity check) and a sign-in form all count as the IdP answering.
+// an identity check) and a sign-in form all count as the IdP responding.
 func ssoCheck(ctx context.Context, opts HTTPOptions, rawURL, source string) (report.Check, *dateSample) {
 	c := report.Check{ID: "sso-url", Subject: "idp"}
 	c.AddEvidence("url", rawURL).AddEvidence("from", source)
@@ -219,7 +219,7 @@ func describeNetError(host string, err error) (string, string) {
 		}
 		return fmt.Sprintf("%s presented an invalid TLS certificate: %v", host, invalid), "check the IdP's TLS certificate"
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
-		return fmt.Sprintf("%s did not answer in time", host), "check the network path to the IdP, or raise --timeout"
+		return fmt.Sprintf("%s did not respond in time", host), "check the network path to the IdP, or raise --timeout"
 	case errors.As(err, &dnsErr):
 		return fmt.Sprintf("cannot resolve %s: %v", dnsErr.Name, dnsErr.Err), "check the host name and the manager's DNS settings"
 	case errors.As(err, &opErr) && opErr.Op == "dial":

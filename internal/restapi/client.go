@@ -170,7 +170,7 @@ func (c *Client) URL() string { return c.base.String() }
 // Trust returns how https certificates are verified, or nil for http.
 func (c *Client) Trust() *Trust { return c.trust }
 
-// Response is one answer from the manager.
+// Response is one HTTP response from the manager.
 type Response struct {
 	Status int
 	Header http.Header
@@ -260,8 +260,8 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 	return r, nil
 }
 
-// Ok asks GET /api/v3.1/ok (Cloudify 6.0 and later), which needs no
-// credentials. It returns nil when the service answers "OK", an *APIError
+// Ok sends GET /api/v3.1/ok (Cloudify 6.0 and later), which needs no
+// credentials. It returns nil when the service returns "OK", an *APIError
 // for 500 "FAIL" or any other status, and a KindEnvironment error when the
 // service cannot be reached.
 func (c *Client) Ok(ctx context.Context) error {
@@ -277,7 +277,7 @@ func (c *Client) Ok(ctx context.Context) error {
 	return nil
 }
 
-// Version is the answer of GET /api/v3.1/version.
+// Version is the response body of GET /api/v3.1/version.
 type Version struct {
 	Version       string `json:"version"`
 	Edition       string `json:"edition,omitempty"`
@@ -311,7 +311,7 @@ type IdentityProviders struct {
 var ErrNotSupported = errors.New("endpoint not supported by this manager version")
 
 // IDP returns the authenticators the running REST service has loaded
-// (Cloudify 6.3 and later). An older manager answers 404, which is returned
+// (Cloudify 6.3 and later). An older manager returns 404, which is returned
 // wrapped around ErrNotSupported.
 func (c *Client) IDP(ctx context.Context) (*IdentityProviders, error) {
 	resp, err := c.Get(ctx, "/idp", nil, nil)

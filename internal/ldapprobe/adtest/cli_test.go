@@ -100,7 +100,7 @@ func TestADCLIWrongPasswordJSON(t *testing.T) {
 const adminPassword = "Admin-Pw-for-AD"
 
 // managerWithADSettings starts the REST stand-in holding the test domain's
-// settings (without the CA, as a real manager answers) and user groups
+// settings (without the CA, as a real manager returns them) and user groups
 // mapped by ldap_dn, written in other cases and escapes than Samba uses.
 func managerWithADSettings(t *testing.T) *standin.Process {
 	t.Helper()

@@ -15,9 +15,9 @@
 # or ended the process. What the module prints and logs is captured per step,
 # with every secret of the run replaced by [redacted] before it is truncated.
 # Redaction applies to what the module produced (printed and logged text,
-# exception text, returned values, response bodies and headers) and never to
-# the harness's own words, keys or verdicts: a password such as "user" or "a"
-# must not rewrite the report around it.
+# exception text, returned values, response bodies and headers). It never
+# applies to the harness's own words, keys or verdicts, because a password
+# such as "user" or "a" must not rewrite the report around it.
 import base64
 import importlib
 import importlib.util
